@@ -1,0 +1,20 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    pulse_rfm_window_days = fields.Integer(
+        string="RFM window (days)",
+        config_parameter="customer_pulse.rfm_window_days",
+        default=365,
+        help="Orders and invoices of this many past days count toward the frequency and "
+        "monetary scores of the RFM segmentation.",
+    )
+    pulse_lapsed_days = fields.Integer(
+        string="Lapsed after (days)",
+        config_parameter="customer_pulse.lapsed_days",
+        default=365,
+        help="A customer whose last confirmed order is older than this is considered lapsed "
+        "(search filter 'No purchase for over a year', win-back rules).",
+    )

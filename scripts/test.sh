@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make test: the whole suite, browser tours included, on a fresh database dropped afterwards.
+# TEST_TAGS narrows it (Odoo's --test-tags syntax), e.g. make test TEST_TAGS=/customer_pulse:TestDemoHistory
+# shellcheck source=scripts/env.sh
+source "$(dirname "$0")/env.sh"
+"$(dirname "$0")/setup.sh" test
+
+# Odoo skips browser tours silently without these: refuse to run rather than pass blind.
+"$PYTHON_BIN" -c 'import websocket' 2>/dev/null \
+  || die "websocket-client is missing from the virtualenv: browser tours cannot run"
+command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 \
+  || command -v chromium-browser >/dev/null 2>&1 \
+  || die "Chromium is missing: browser tours cannot run (apt-get install chromium)"
+
+test_db="pulse_test_$(date +%Y%m%d%H%M%S)_$$"
+log_dir="$CACHE_DIR/logs"; mkdir -p "$log_dir"
+log="$log_dir/$test_db.log"
+cleanup() { drop_db "$test_db" 2>/dev/null || true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start=$(date +%s)
+create_db_from_template "$test_db"
+say "testing in $test_db (log: $log)"
+set +e
+odoo_bin -d "$test_db" -i customer_pulse --without-demo=all --test-enable \
+  --test-tags="${TEST_TAGS:-/customer_pulse}" --stop-after-init --log-level=test \
+  --http-port="$(free_port)" --max-cron-threads=0 2>&1 \
+  | tee "$log" | grep -E --line-buffered ' (WARNING|ERROR|CRITICAL) |Starting .*\.test_|^(Traceback|  File|AssertionError)' \
+  | grep -v --line-buffered 'Running as user .root. is a security risk'
+rc=${PIPESTATUS[0]}
+set -e
+say "ran in $(( $(date +%s) - start )) s"
+"$PYTHON_BIN" "$REPO_DIR/scripts/parse_test_log.py" "$log" "$rc"

@@ -1,0 +1,3 @@
+from . import test_security
+from . import test_demo_history
+from . import test_tours
