@@ -50,7 +50,8 @@ class TestDemoHistory(TransactionCase):
     def test_payments_reconciled(self):
         payments = self.env["account.payment"].search([("partner_type", "=", "customer")])
         self.assertEqual(len(payments), self.counts["payments"])
-        self.assertEqual(set(payments.mapped("state")), {"paid"})
+        # bank payments not yet matched with a statement line are "in process" in 18.0
+        self.assertLessEqual(set(payments.mapped("state")), {"paid", "in_process"})
         receivable = payments.move_id.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )

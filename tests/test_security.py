@@ -32,20 +32,26 @@ class TestSecurity(PulseCase):
             self.assertIn(root.id, menus, user.login)
             self.assertIn(customers.id, menus, user.login)
             self.assertNotIn(settings.id, menus, user.login)
-        self.assertIn(settings.id, self._visible_menus(self.pulse_manager))
-        for user in (self.internal_user, self.portal_user):
-            self.assertNotIn(root.id, self._visible_menus(user), user.login)
+        # Settings are Odoo's administrators' (res.config.settings is theirs alone).
+        self.assertNotIn(settings.id, self._visible_menus(self.pulse_manager))
+        self.assertIn(settings.id, self._visible_menus(self.env.ref("base.user_admin")))
+        self.assertNotIn(root.id, self._visible_menus(self.internal_user))
+        with self.assertRaises(AccessError):
+            self.env["ir.ui.menu"].with_user(self.portal_user).search([("id", "=", root.id)])
 
     def test_customers_action_opens_for_users(self):
-        action = self.env.ref("customer_pulse.action_pulse_customers")
         for user in (self.pulse_user, self.pulse_marketer, self.pulse_accountant):
             partners = self.env["res.partner"].with_user(user).search([("customer_rank", ">", 0)])
             self.assertIn(self.customer, partners)
-            data = action.with_user(user).read(["res_model", "context"])[0]
-            self.assertEqual(data["res_model"], "res.partner")
+            # what the web client does when the menu is clicked
+            action = self.env["ir.actions.actions"].with_user(user)._for_xml_id(
+                "customer_pulse.action_pulse_customers"
+            )
+            self.assertEqual(action["res_model"], "res.partner")
 
-    def test_settings_only_for_managers(self):
-        settings = self.env["res.config.settings"].with_user(self.pulse_manager).create(
+    def test_settings_only_for_administrators(self):
+        admin = self.env.ref("base.user_admin")
+        settings = self.env["res.config.settings"].with_user(admin).create(
             {"pulse_rfm_window_days": 180, "pulse_lapsed_days": 400}
         )
         settings.execute()
@@ -53,13 +59,15 @@ class TestSecurity(PulseCase):
         self.assertEqual(params.get_param("customer_pulse.rfm_window_days"), "180")
         self.assertEqual(params.get_param("customer_pulse.lapsed_days"), "400")
         with self.assertRaises(AccessError):
-            self.env["res.config.settings"].with_user(self.pulse_user).create({})
+            self.env["res.config.settings"].with_user(self.pulse_manager).create({})
 
     def test_portal_reads_no_pulse_model(self):
-        own_models = self.env["ir.model"].search(
-            [("modules", "ilike", "customer_pulse"), ("transient", "=", False)]
+        own_models = self.env["ir.model"].browse(
+            self.env["ir.model.data"]
+            .search([("module", "=", "customer_pulse"), ("model", "=", "ir.model")])
+            .mapped("res_id")
         )
-        for model in own_models:
+        for model in own_models.filtered(lambda m: not m.transient):
             if model.model.startswith("pulse."):
                 with self.assertRaises(AccessError, msg=model.model):
                     self.env[model.model].with_user(self.portal_user).search([])

@@ -10,7 +10,7 @@ class TestTours(HttpCase):
             cls.env,
             login="tour_pulse_user",
             password="tour_pulse_user",
-            groups="customer_pulse.group_pulse_user",
+            groups="base.group_user,customer_pulse.group_pulse_user",
         )
         cls.env["res.partner"].create({"name": "Tour Customer", "customer_rank": 1})
 
