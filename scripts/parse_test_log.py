@@ -21,7 +21,8 @@ LOAD_ERROR = re.compile(
 
 
 def main(path, odoo_rc):
-    text = open(path, encoding="utf-8", errors="replace").read()
+    with open(path, encoding="utf-8", errors="replace") as log:
+        text = log.read()
     summaries = SUMMARY.findall(text)
     skips = [m.groups() for m in map(SKIP.search, text.splitlines()) if m]
     browser_skips = [s for s in skips if BROWSER_SKIP.search(s[1]) or "tour" in s[0].lower()]
@@ -29,7 +30,9 @@ def main(path, odoo_rc):
     load_errors = [line for line in text.splitlines() if LOAD_ERROR.search(line)]
     problems = []
     if not summaries:
-        problems.append("no test summary in the log: the module did not load or the tests never ran")
+        problems.append(
+            "no test summary in the log: the module did not load or the tests never ran"
+        )
         failed = errors = total = 0
     else:
         failed, errors, total = (sum(int(s[i]) for s in summaries) for i in range(3))

@@ -14,13 +14,19 @@ class PulseCase(TransactionCase):
             cls.env, login="pulse_user", groups="base.group_user,customer_pulse.group_pulse_user"
         )
         cls.pulse_marketer = new_test_user(
-            cls.env, login="pulse_marketer", groups="base.group_user,customer_pulse.group_pulse_marketer"
+            cls.env,
+            login="pulse_marketer",
+            groups="base.group_user,customer_pulse.group_pulse_marketer",
         )
         cls.pulse_accountant = new_test_user(
-            cls.env, login="pulse_accountant", groups="base.group_user,customer_pulse.group_pulse_accountant"
+            cls.env,
+            login="pulse_accountant",
+            groups="base.group_user,customer_pulse.group_pulse_accountant",
         )
         cls.pulse_manager = new_test_user(
-            cls.env, login="pulse_manager", groups="base.group_user,customer_pulse.group_pulse_manager"
+            cls.env,
+            login="pulse_manager",
+            groups="base.group_user,customer_pulse.group_pulse_manager",
         )
         cls.internal_user = new_test_user(cls.env, login="plain_user", groups="base.group_user")
         cls.portal_user = new_test_user(cls.env, login="portal_user", groups="base.group_portal")

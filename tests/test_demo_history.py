@@ -1,10 +1,9 @@
 from datetime import timedelta
 
 from odoo import fields
+from odoo.addons.customer_pulse.tools import demo_history
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
-
-from odoo.addons.customer_pulse.tools import demo_history
 
 
 @tagged("post_install", "-at_install")
@@ -55,9 +54,10 @@ class TestDemoHistory(TransactionCase):
         receivable = payments.move_id.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
-        self.assertTrue(all(receivable.mapped("reconciled")) or all(
-            line.matched_debit_ids for line in receivable
-        ))
+        self.assertTrue(
+            all(receivable.mapped("reconciled"))
+            or all(line.matched_debit_ids for line in receivable)
+        )
         invoices = self.env["account.move"].search([("move_type", "=", "out_invoice")])
         states = set(invoices.mapped("payment_state"))
         self.assertIn("paid", states)

@@ -44,15 +44,19 @@ class TestSecurity(PulseCase):
             partners = self.env["res.partner"].with_user(user).search([("customer_rank", ">", 0)])
             self.assertIn(self.customer, partners)
             # what the web client does when the menu is clicked
-            action = self.env["ir.actions.actions"].with_user(user)._for_xml_id(
-                "customer_pulse.action_pulse_customers"
+            action = (
+                self.env["ir.actions.actions"]
+                .with_user(user)
+                ._for_xml_id("customer_pulse.action_pulse_customers")
             )
             self.assertEqual(action["res_model"], "res.partner")
 
     def test_settings_only_for_administrators(self):
         admin = self.env.ref("base.user_admin")
-        settings = self.env["res.config.settings"].with_user(admin).create(
-            {"pulse_rfm_window_days": 180, "pulse_lapsed_days": 400}
+        settings = (
+            self.env["res.config.settings"]
+            .with_user(admin)
+            .create({"pulse_rfm_window_days": 180, "pulse_lapsed_days": 400})
         )
         settings.execute()
         params = self.env["ir.config_parameter"].sudo()

@@ -99,6 +99,13 @@ TEAMS = {
 }
 
 SURVEY_TITLE = "Customer satisfaction"
+DEAL_NAMES = [
+    "Office refit",
+    "Laptop renewal",
+    "Pantry contract",
+    "Cleaning contract",
+    "New branch",
+]
 
 
 def _ctx_env(env):
@@ -479,7 +486,9 @@ class DemoHistory:
         elif arch == "big":
             delay = rng.randint(-5, 20)
         else:
-            delay = rng.choice([-10, -3, 0, 2, 5, 12]) if rng.random() < 0.9 else rng.randint(20, 60)
+            delay = (
+                rng.choice([-10, -3, 0, 2, 5, 12]) if rng.random() < 0.9 else rng.randint(20, 60)
+            )
         pay_day = max(due + timedelta(days=delay), invoice.invoice_date)
         if pay_day > self.today:
             return None
@@ -571,8 +580,7 @@ class DemoHistory:
             stage = stages[i % len(stages)]
             vals_list.append(
                 {
-                    "name": f"{self.rng.choice(['Office refit', 'Laptop renewal', 'Pantry contract', 'Cleaning contract', 'New branch'])} "
-                    f"– {partner.name}",
+                    "name": f"{self.rng.choice(DEAL_NAMES)} – {partner.name}",
                     "type": "opportunity",
                     "partner_id": partner.id,
                     "user_id": partner.user_id.id,
@@ -661,7 +669,9 @@ class DemoHistory:
         self._setup_products()
         self._create_customers()
         plans = self._plan_orders()
-        _logger.info("demo history: %d customers, %d planned orders", len(self.customers), len(plans))
+        _logger.info(
+            "demo history: %d customers, %d planned orders", len(self.customers), len(plans)
+        )
         orders, by_order = self._create_orders(plans)
         self._analyze()
         invoices = self._invoice(orders, by_order)
