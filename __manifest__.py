@@ -17,6 +17,10 @@
     ],
     "data": [
         "security/customer_pulse_groups.xml",
+        "security/ir.model.access.csv",
+        "security/customer_pulse_rules.xml",
+        "data/ir_cron_data.xml",
+        "views/pulse_partner_stats_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_pulse_menus.xml",
@@ -26,6 +30,7 @@
             "customer_pulse/static/tests/tours/**/*",
         ],
     },
+    "post_init_hook": "post_init_hook",
     "application": True,
     "installable": True,
 }

@@ -1,1 +1,3 @@
+from . import pulse_partner_stats
 from . import res_config_settings
+from . import res_partner

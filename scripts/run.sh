@@ -36,6 +36,7 @@ if ! db_exists "$DB"; then
 from odoo.addons.customer_pulse.tools import demo_history
 counts = demo_history.generate(env, scale="$SCALE" if not "$SCALE".isdigit() else int("$SCALE"))
 counts.pop("archetypes")
+env["pulse.partner.stats"]._refresh_all()
 env["ir.config_parameter"].set_param("customer_pulse.demo_generated", repr(counts))
 env.cr.commit()
 print("generated:", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

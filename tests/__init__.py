@@ -1,3 +1,4 @@
 from . import test_security
 from . import test_demo_history
+from . import test_partner_stats
 from . import test_tours

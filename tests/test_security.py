@@ -44,12 +44,13 @@ class TestSecurity(PulseCase):
             partners = self.env["res.partner"].with_user(user).search([("customer_rank", ">", 0)])
             self.assertIn(self.customer, partners)
             # what the web client does when the menu is clicked
-            action = (
-                self.env["ir.actions.actions"]
-                .with_user(user)
-                ._for_xml_id("customer_pulse.action_pulse_customers")
-            )
-            self.assertEqual(action["res_model"], "res.partner")
+            for xmlid, model in (
+                ("customer_pulse.action_pulse_partner_stats", "pulse.partner.stats"),
+                ("customer_pulse.action_pulse_contacts", "res.partner"),
+            ):
+                action = self.env["ir.actions.actions"].with_user(user)._for_xml_id(xmlid)
+                self.assertEqual(action["res_model"], model)
+                self.env[model].with_user(user).search([], limit=1)
 
     def test_settings_only_for_administrators(self):
         admin = self.env.ref("base.user_admin")
@@ -71,7 +72,10 @@ class TestSecurity(PulseCase):
             .search([("module", "=", "customer_pulse"), ("model", "=", "ir.model")])
             .mapped("res_id")
         )
-        for model in own_models.filtered(lambda m: not m.transient):
-            if model.model.startswith("pulse."):
-                with self.assertRaises(AccessError, msg=model.model):
-                    self.env[model.model].with_user(self.portal_user).search([])
+        pulse_models = own_models.filtered(
+            lambda m: not m.transient and m.model.startswith("pulse.")
+        )
+        self.assertTrue(pulse_models)
+        for model in pulse_models:
+            with self.assertRaises(AccessError, msg=model.model):
+                self.env[model.model].with_user(self.portal_user).search([])

@@ -12,8 +12,27 @@ class TestTours(HttpCase):
             password="tour_pulse_user",
             groups="base.group_user,customer_pulse.group_pulse_user",
         )
-        cls.env["res.partner"].create({"name": "Tour Customer", "customer_rank": 1})
+        new_test_user(
+            cls.env,
+            login="tour_pulse_accountant",
+            password="tour_pulse_accountant",
+            groups="base.group_user,customer_pulse.group_pulse_accountant",
+        )
+        customer = cls.env["res.partner"].create({"name": "Tour Customer", "customer_rank": 1})
+        product = cls.env["product.product"].create(
+            {"name": "Tour widget", "list_price": 42.0, "invoice_policy": "order"}
+        )
+        order = cls.env["sale.order"].create(
+            {"partner_id": customer.id, "order_line": [(0, 0, {"product_id": product.id})]}
+        )
+        order.action_confirm()
+        order._create_invoices().action_post()
+        cls.env["pulse.partner.stats"]._refresh_all()
 
     def test_open_app(self):
         """A Customer Pulse user opens the app and sees the customer list."""
         self.start_tour("/odoo", "customer_pulse_open_app", login="tour_pulse_user")
+
+    def test_pulse_card_to_invoices(self):
+        """An accountant opens a customer's pulse card and clicks through to its invoices."""
+        self.start_tour("/odoo", "customer_pulse_card", login="tour_pulse_accountant")

@@ -1,0 +1,467 @@
+import logging
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+RFM_SEGMENTS = [
+    ("champions", "Champions"),
+    ("loyal", "Loyal"),
+    ("potential_loyalist", "Potential loyalist"),
+    ("new", "New"),
+    ("promising", "Promising"),
+    ("need_attention", "Need attention"),
+    ("about_to_sleep", "About to sleep"),
+    ("at_risk", "At risk"),
+    ("cant_lose", "Can't lose"),
+    ("hibernating", "Hibernating"),
+    ("lost", "Lost"),
+]
+
+# The classic recency x frequency grid (scores 1-5), as SQL over columns r and f.
+RFM_SEGMENT_SQL = SQL(
+    """CASE
+        WHEN r = 5 AND f >= 4 THEN 'champions'
+        WHEN r >= 3 AND f >= 4 THEN 'loyal'
+        WHEN r >= 4 AND f BETWEEN 2 AND 3 THEN 'potential_loyalist'
+        WHEN r = 5 AND f = 1 THEN 'new'
+        WHEN r = 4 AND f = 1 THEN 'promising'
+        WHEN r = 3 AND f = 3 THEN 'need_attention'
+        WHEN r = 3 AND f <= 2 THEN 'about_to_sleep'
+        WHEN r <= 2 AND f = 5 THEN 'cant_lose'
+        WHEN r <= 2 AND f >= 3 THEN 'at_risk'
+        WHEN r = 1 AND f = 1 THEN 'lost'
+        ELSE 'hibernating'
+    END"""
+)
+
+# Columns written by the refresh from the facts query (same names on both sides).
+FACT_COLUMNS = (
+    "first_order_date",
+    "last_order_date",
+    "order_count",
+    "order_amount",
+    "invoiced_amount",
+    "invoice_count",
+    "last_invoice_date",
+    "last_payment_date",
+    "amount_due",
+    "amount_overdue",
+    "oldest_overdue_date",
+    "avg_days_between_orders",
+    "next_order_date",
+    "rfm_window_orders",
+    "rfm_window_amount",
+)
+
+
+class PulsePartnerStats(models.Model):
+    _name = "pulse.partner.stats"
+    _description = "Customer facts"
+    _order = "last_order_date desc nulls last, id"
+    _rec_name = "partner_id"
+
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Customer",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        readonly=True,
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    currency_id = fields.Many2one(related="company_id.currency_id", string="Currency")
+    salesperson_id = fields.Many2one(related="partner_id.user_id", string="Salesperson")
+    country_id = fields.Many2one(related="partner_id.country_id", string="Country")
+    first_order_date = fields.Date(readonly=True)
+    last_order_date = fields.Date(readonly=True)
+    order_count = fields.Integer(string="Orders", readonly=True, aggregator="sum")
+    order_amount = fields.Monetary(string="Ordered (untaxed)", readonly=True)
+    invoiced_amount = fields.Monetary(
+        string="Invoiced (net of refunds)", readonly=True, groups="account.group_account_invoice"
+    )
+    invoice_count = fields.Integer(string="Invoices", readonly=True)
+    last_invoice_date = fields.Date(readonly=True)
+    last_payment_date = fields.Date(readonly=True)
+    amount_due = fields.Monetary(readonly=True, groups="account.group_account_invoice")
+    amount_overdue = fields.Monetary(readonly=True, groups="account.group_account_invoice")
+    oldest_overdue_date = fields.Date(
+        string="Oldest overdue due date", readonly=True, groups="account.group_account_invoice"
+    )
+    avg_days_between_orders = fields.Float(
+        string="Rhythm (days)",
+        readonly=True,
+        aggregator="avg",
+        digits=(16, 1),
+        help="Average number of days between two confirmed orders.",
+    )
+    next_order_date = fields.Date(
+        string="Expected next order",
+        readonly=True,
+        help="Last order date plus the customer's usual rhythm.",
+    )
+    rfm_recency = fields.Integer(string="R", readonly=True, aggregator="avg")
+    rfm_frequency = fields.Integer(string="F", readonly=True, aggregator="avg")
+    rfm_monetary = fields.Integer(string="M", readonly=True, aggregator="avg")
+    rfm_segment = fields.Selection(RFM_SEGMENTS, string="RFM segment", readonly=True, index=True)
+    rfm_window_orders = fields.Integer(
+        string="Orders in RFM window",
+        readonly=True,
+        help="Confirmed orders within the RFM window (Settings).",
+    )
+    rfm_window_amount = fields.Monetary(
+        string="Invoiced in RFM window", readonly=True, groups="account.group_account_invoice"
+    )
+    days_since_last_order = fields.Integer(
+        compute="_compute_days_since_last_order", string="Days since last order"
+    )
+
+    _sql_constraints = [
+        (
+            "partner_company_uniq",
+            "unique(partner_id, company_id)",
+            "One row of facts per customer and company.",
+        ),
+    ]
+
+    @api.depends("last_order_date")
+    @api.depends_context("date")
+    def _compute_days_since_last_order(self):
+        today = fields.Date.context_today(self)
+        for stats in self:
+            stats.days_since_last_order = (
+                (today - stats.last_order_date).days if stats.last_order_date else 0
+            )
+
+    def init(self):
+        # The queue of commercial partners whose facts must be recomputed. Database triggers
+        # fill it, so that every way a fact can change (business methods, stored computes,
+        # partner merges, raw SQL of other modules) is caught, inside the transaction that
+        # made the change: the queue row commits or rolls back with it.
+        self.env.cr.execute(
+            """
+            CREATE TABLE IF NOT EXISTS pulse_stats_queue (
+                partner_id integer NOT NULL,
+                queued_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+            );
+            CREATE INDEX IF NOT EXISTS pulse_stats_queue_partner_idx
+                ON pulse_stats_queue (partner_id);
+
+            CREATE OR REPLACE FUNCTION pulse_queue_sale_order() RETURNS trigger AS $$
+            BEGIN
+                IF TG_OP <> 'INSERT' THEN
+                    INSERT INTO pulse_stats_queue (partner_id)
+                    SELECT COALESCE(p.commercial_partner_id, p.id) FROM res_partner p
+                     WHERE p.id = OLD.partner_id;
+                END IF;
+                IF TG_OP <> 'DELETE' THEN
+                    INSERT INTO pulse_stats_queue (partner_id)
+                    SELECT COALESCE(p.commercial_partner_id, p.id) FROM res_partner p
+                     WHERE p.id = NEW.partner_id;
+                END IF;
+                RETURN NULL;
+            END $$ LANGUAGE plpgsql;
+
+            CREATE OR REPLACE FUNCTION pulse_queue_account_move() RETURNS trigger AS $$
+            BEGIN
+                IF TG_OP <> 'INSERT' AND OLD.commercial_partner_id IS NOT NULL
+                   AND OLD.move_type IN ('out_invoice', 'out_refund', 'entry') THEN
+                    INSERT INTO pulse_stats_queue (partner_id) VALUES (OLD.commercial_partner_id);
+                END IF;
+                IF TG_OP <> 'DELETE' AND NEW.commercial_partner_id IS NOT NULL
+                   AND NEW.move_type IN ('out_invoice', 'out_refund', 'entry') THEN
+                    INSERT INTO pulse_stats_queue (partner_id) VALUES (NEW.commercial_partner_id);
+                END IF;
+                RETURN NULL;
+            END $$ LANGUAGE plpgsql;
+
+            CREATE OR REPLACE FUNCTION pulse_queue_res_partner() RETURNS trigger AS $$
+            BEGIN
+                INSERT INTO pulse_stats_queue (partner_id)
+                SELECT DISTINCT x FROM unnest(ARRAY[
+                    OLD.commercial_partner_id, NEW.commercial_partner_id, NEW.id]) x
+                 WHERE x IS NOT NULL;
+                RETURN NULL;
+            END $$ LANGUAGE plpgsql;
+
+            DROP TRIGGER IF EXISTS pulse_queue ON sale_order;
+            CREATE TRIGGER pulse_queue AFTER INSERT OR DELETE OR UPDATE OF
+                state, partner_id, date_order, amount_untaxed, company_id, currency_rate
+                ON sale_order FOR EACH ROW EXECUTE FUNCTION pulse_queue_sale_order();
+
+            DROP TRIGGER IF EXISTS pulse_queue ON account_move;
+            CREATE TRIGGER pulse_queue AFTER INSERT OR DELETE OR UPDATE OF
+                state, commercial_partner_id, amount_residual_signed, amount_untaxed_signed,
+                invoice_date, invoice_date_due, payment_state, company_id
+                ON account_move FOR EACH ROW EXECUTE FUNCTION pulse_queue_account_move();
+
+            DROP TRIGGER IF EXISTS pulse_queue ON res_partner;
+            CREATE TRIGGER pulse_queue AFTER UPDATE OF commercial_partner_id, parent_id, active
+                ON res_partner FOR EACH ROW
+                WHEN (OLD.commercial_partner_id IS DISTINCT FROM NEW.commercial_partner_id
+                      OR OLD.active IS DISTINCT FROM NEW.active)
+                EXECUTE FUNCTION pulse_queue_res_partner();
+
+            -- Source-table indexes the refresh reads through.
+            CREATE INDEX IF NOT EXISTS pulse_sale_order_confirmed_idx
+                ON sale_order (partner_id, company_id)
+                INCLUDE (date_order, amount_untaxed, currency_rate)
+                WHERE state = 'sale';
+            CREATE INDEX IF NOT EXISTS pulse_account_move_customer_idx
+                ON account_move (commercial_partner_id, company_id)
+                WHERE state = 'posted' AND move_type IN ('out_invoice', 'out_refund');
+            """
+        )
+
+    # ------------------------------------------------------------------ refresh
+    def _facts_query(self, partner_ids=None):
+        """SELECT of every fact per (commercial partner, company); partner_ids restricts it
+        to those commercial partners (None: all)."""
+        today = fields.Date.context_today(self)
+        window = int(
+            self.env["ir.config_parameter"].sudo().get_param("customer_pulse.rfm_window_days", 365)
+            or 365
+        )
+        restrict_so = SQL("")
+        restrict_move = SQL("")
+        restrict_pay = SQL("")
+        if partner_ids is not None:
+            ids = list(partner_ids)
+            restrict_so = SQL("AND cp.id = ANY(%s)", ids)
+            restrict_move = SQL("AND m.commercial_partner_id = ANY(%s)", ids)
+            restrict_pay = SQL("AND cp.id = ANY(%s)", ids)
+        return SQL(
+            """
+            WITH orders AS (
+                SELECT cp.id AS partner_id, so.company_id,
+                       MIN(so.date_order)::date AS first_order_date,
+                       MAX(so.date_order)::date AS last_order_date,
+                       COUNT(*) AS order_count,
+                       SUM(so.amount_untaxed / COALESCE(NULLIF(so.currency_rate, 0), 1))
+                           AS order_amount,
+                       COUNT(*) FILTER (WHERE so.date_order >= %(since)s) AS window_orders
+                  FROM sale_order so
+                  JOIN res_partner p ON p.id = so.partner_id
+                  JOIN res_partner cp ON cp.id = COALESCE(p.commercial_partner_id, p.id)
+                 WHERE so.state = 'sale' %(restrict_so)s
+                 GROUP BY cp.id, so.company_id
+            ), moves AS (
+                SELECT m.commercial_partner_id AS partner_id, m.company_id,
+                       SUM(m.amount_untaxed_signed) AS invoiced_amount,
+                       COUNT(*) FILTER (WHERE m.move_type = 'out_invoice') AS invoice_count,
+                       MAX(m.invoice_date) FILTER (WHERE m.move_type = 'out_invoice')
+                           AS last_invoice_date,
+                       SUM(m.amount_residual_signed) AS amount_due,
+                       SUM(m.amount_residual_signed) FILTER (
+                           WHERE m.move_type = 'out_invoice' AND m.invoice_date_due < %(today)s
+                             AND m.amount_residual_signed > 0) AS amount_overdue,
+                       MIN(m.invoice_date_due) FILTER (
+                           WHERE m.move_type = 'out_invoice' AND m.invoice_date_due < %(today)s
+                             AND m.amount_residual_signed > 0) AS oldest_overdue_date,
+                       SUM(m.amount_untaxed_signed) FILTER (WHERE m.invoice_date >= %(since)s)
+                           AS window_invoiced
+                  FROM account_move m
+                 WHERE m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
+                   AND m.commercial_partner_id IS NOT NULL %(restrict_move)s
+                 GROUP BY m.commercial_partner_id, m.company_id
+            ), payments AS (
+                SELECT cp.id AS partner_id, pay.company_id, MAX(pay.date) AS last_payment_date
+                  FROM account_payment pay
+                  JOIN res_partner p ON p.id = pay.partner_id
+                  JOIN res_partner cp ON cp.id = COALESCE(p.commercial_partner_id, p.id)
+                 WHERE pay.partner_type = 'customer' AND pay.payment_type = 'inbound'
+                   AND pay.state IN ('in_process', 'paid') %(restrict_pay)s
+                 GROUP BY cp.id, pay.company_id
+            ), keys AS (
+                SELECT partner_id, company_id FROM orders
+                 UNION SELECT partner_id, company_id FROM moves
+            ), facts AS (
+                SELECT partner_id, company_id, o.first_order_date, o.last_order_date,
+                       COALESCE(o.order_count, 0) AS order_count,
+                       ROUND(COALESCE(o.order_amount, 0), 2) AS order_amount,
+                       COALESCE(mv.invoiced_amount, 0) AS invoiced_amount,
+                       COALESCE(mv.invoice_count, 0) AS invoice_count,
+                       mv.last_invoice_date, pa.last_payment_date,
+                       COALESCE(mv.amount_due, 0) AS amount_due,
+                       COALESCE(mv.amount_overdue, 0) AS amount_overdue,
+                       mv.oldest_overdue_date,
+                       CASE WHEN o.order_count > 1 THEN
+                           ROUND(((o.last_order_date - o.first_order_date)::numeric
+                                  / (o.order_count - 1)), 1) END AS avg_days,
+                       COALESCE(o.window_orders, 0) AS window_orders,
+                       COALESCE(mv.window_invoiced, 0) AS window_invoiced
+                  FROM keys k
+                  LEFT JOIN orders o USING (partner_id, company_id)
+                  LEFT JOIN moves mv USING (partner_id, company_id)
+                  LEFT JOIN payments pa USING (partner_id, company_id)
+            )
+            SELECT partner_id, company_id, first_order_date, last_order_date, order_count,
+                   order_amount, invoiced_amount, invoice_count, last_invoice_date,
+                   last_payment_date, amount_due, amount_overdue, oldest_overdue_date,
+                   avg_days AS avg_days_between_orders,
+                   (last_order_date + ROUND(avg_days)::integer) AS next_order_date,
+                   window_orders AS rfm_window_orders, window_invoiced AS rfm_window_amount
+              FROM facts
+            """,
+            since=today - timedelta(days=window),
+            today=today,
+            restrict_so=restrict_so,
+            restrict_move=restrict_move,
+            restrict_pay=restrict_pay,
+        )
+
+    def _refresh(self, partner_ids=None):
+        """Recompute facts of the given commercial partners (None: everyone), write only the
+        rows that changed, drop the rows of partners left without facts, then rescore RFM
+        for the companies touched. Returns (upserted, deleted)."""
+        cr = self.env.cr
+        self.env.flush_all()
+        cr.execute("DROP TABLE IF EXISTS pulse_facts_tmp")
+        cr.execute(
+            SQL(
+                "CREATE TEMP TABLE pulse_facts_tmp ON COMMIT DROP AS %s",
+                self._facts_query(partner_ids),
+            )
+        )
+        cols = SQL(", ").join(SQL.identifier(c) for c in FACT_COLUMNS)
+        changed = SQL(" OR ").join(
+            SQL("s.%s IS DISTINCT FROM EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
+            for c in FACT_COLUMNS
+        )
+        updates = SQL(", ").join(
+            SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c)) for c in FACT_COLUMNS
+        )
+        cr.execute(
+            SQL(
+                """
+                INSERT INTO pulse_partner_stats AS s (partner_id, company_id, %(cols)s,
+                       create_uid, write_uid, create_date, write_date)
+                SELECT partner_id, company_id, %(cols)s, %(uid)s, %(uid)s,
+                       now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+                  FROM pulse_facts_tmp
+                ON CONFLICT (partner_id, company_id) DO UPDATE
+                   SET %(updates)s, write_date = EXCLUDED.write_date, write_uid = EXCLUDED.write_uid
+                 WHERE %(changed)s
+                """,
+                cols=cols,
+                uid=self.env.uid,
+                updates=updates,
+                changed=changed,
+            )
+        )
+        upserted = cr.rowcount
+        restrict = SQL("")
+        if partner_ids is not None:
+            restrict = SQL("AND s.partner_id = ANY(%s)", list(partner_ids))
+        cr.execute(
+            SQL(
+                """
+                DELETE FROM pulse_partner_stats s
+                 WHERE NOT EXISTS (
+                        SELECT 1 FROM pulse_facts_tmp t
+                         WHERE t.partner_id = s.partner_id AND t.company_id = s.company_id)
+                   %s
+                """,
+                restrict,
+            )
+        )
+        deleted = cr.rowcount
+        cr.execute("SELECT DISTINCT company_id FROM pulse_facts_tmp")
+        companies = [r[0] for r in cr.fetchall()]
+        self._rescore_rfm(companies)
+        self.invalidate_model()
+        return upserted, deleted
+
+    def _rescore_rfm(self, company_ids):
+        """RFM scores 1-5 by quintile within each company, and the segment label."""
+        if not company_ids:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH scored AS (
+                    SELECT id,
+                           NTILE(5) OVER (PARTITION BY company_id
+                                          ORDER BY last_order_date NULLS FIRST, id) AS r,
+                           CASE WHEN rfm_window_orders > 0 THEN 1 + NTILE(4) OVER (
+                               PARTITION BY company_id, rfm_window_orders > 0
+                               ORDER BY rfm_window_orders, id) ELSE 1 END AS f,
+                           CASE WHEN rfm_window_amount > 0 THEN 1 + NTILE(4) OVER (
+                               PARTITION BY company_id, rfm_window_amount > 0
+                               ORDER BY rfm_window_amount, id) ELSE 1 END AS m
+                      FROM pulse_partner_stats
+                     WHERE company_id = ANY(%(companies)s)
+                ), labelled AS (
+                    SELECT id, r, f, m, %(segment)s AS seg FROM scored
+                )
+                UPDATE pulse_partner_stats s
+                   SET rfm_recency = l.r, rfm_frequency = l.f, rfm_monetary = l.m,
+                       rfm_segment = l.seg
+                  FROM labelled l
+                 WHERE l.id = s.id
+                   AND (s.rfm_recency, s.rfm_frequency, s.rfm_monetary, s.rfm_segment)
+                       IS DISTINCT FROM (l.r, l.f, l.m, l.seg)
+                """,
+                companies=company_ids,
+                segment=RFM_SEGMENT_SQL,
+            )
+        )
+
+    @api.model
+    def _refresh_all(self):
+        """Full refresh (nightly cron, manager button)."""
+        self.env.cr.execute("DELETE FROM pulse_stats_queue")
+        upserted, deleted = self._refresh()
+        _logger.info("customer facts: full refresh, %d rows written, %d dropped", upserted, deleted)
+        return upserted, deleted
+
+    @api.model
+    def _refresh_queue(self, limit=20000):
+        """Incremental refresh of the queued partners (cron every few minutes). Queue rows
+        are claimed with SKIP LOCKED, so a concurrent run or an invoice being posted never
+        waits on this one; they are deleted in the transaction that refreshes them."""
+        cr = self.env.cr
+        self.env.flush_all()  # pending ORM writes fire the queue triggers
+        cr.execute(
+            """
+            DELETE FROM pulse_stats_queue q
+             WHERE q.ctid IN (SELECT ctid FROM pulse_stats_queue
+                               ORDER BY queued_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING q.partner_id
+            """,
+            [limit],
+        )
+        partner_ids = {r[0] for r in cr.fetchall()}
+        if not partner_ids:
+            return 0
+        # a contact queued for itself counts for its commercial partner
+        cr.execute(
+            "SELECT DISTINCT COALESCE(commercial_partner_id, id) FROM res_partner"
+            " WHERE id = ANY(%s)",
+            [list(partner_ids)],
+        )
+        partner_ids |= {r[0] for r in cr.fetchall()}
+        self._refresh(partner_ids)
+        return len(partner_ids)
+
+    @api.model
+    def _cron_refresh_queue(self):
+        done = self._refresh_queue()
+        self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
+        remaining = self.env.cr.fetchone()[0]
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    def action_refresh_all(self):
+        self.env["pulse.partner.stats"].check_access("write")
+        self.sudo()._refresh_all()  # sudo: the refresh writes every company's facts
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Customer facts refreshed"),
+                "type": "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }

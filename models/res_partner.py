@@ -1,0 +1,141 @@
+from odoo import api, fields, models
+
+from .pulse_partner_stats import RFM_SEGMENTS
+
+# partner field -> customer fact it shows (current company, commercial partner's row)
+PULSE_FIELDS = {
+    "pulse_last_order_date": "last_order_date",
+    "pulse_first_order_date": "first_order_date",
+    "pulse_order_count": "order_count",
+    "pulse_avg_days_between_orders": "avg_days_between_orders",
+    "pulse_next_order_date": "next_order_date",
+    "pulse_rfm_segment": "rfm_segment",
+    "pulse_last_payment_date": "last_payment_date",
+    "pulse_amount_due": "amount_due",
+    "pulse_amount_overdue": "amount_overdue",
+    "pulse_window_amount": "rfm_window_amount",
+}
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    pulse_stats_id = fields.Many2one(
+        "pulse.partner.stats", compute="_compute_pulse_stats", string="Customer facts"
+    )
+    pulse_last_order_date = fields.Date(
+        "Last order", compute="_compute_pulse_stats", search="_search_pulse_last_order_date"
+    )
+    pulse_first_order_date = fields.Date("First order", compute="_compute_pulse_stats")
+    pulse_order_count = fields.Integer(
+        "Confirmed orders", compute="_compute_pulse_stats", search="_search_pulse_order_count"
+    )
+    pulse_avg_days_between_orders = fields.Float(
+        "Rhythm (days)", compute="_compute_pulse_stats", digits=(16, 0)
+    )
+    pulse_next_order_date = fields.Date(
+        "Expected next order",
+        compute="_compute_pulse_stats",
+        search="_search_pulse_next_order_date",
+    )
+    pulse_rfm_segment = fields.Selection(
+        RFM_SEGMENTS,
+        "RFM segment",
+        compute="_compute_pulse_stats",
+        search="_search_pulse_rfm_segment",
+    )
+    pulse_last_payment_date = fields.Date(
+        "Last payment", compute="_compute_pulse_stats", groups="account.group_account_invoice"
+    )
+    pulse_amount_due = fields.Monetary(
+        "Due",
+        compute="_compute_pulse_stats",
+        search="_search_pulse_amount_due",
+        currency_field="pulse_currency_id",
+        groups="account.group_account_invoice",
+    )
+    pulse_amount_overdue = fields.Monetary(
+        "Overdue",
+        compute="_compute_pulse_stats",
+        search="_search_pulse_amount_overdue",
+        currency_field="pulse_currency_id",
+        groups="account.group_account_invoice",
+    )
+    pulse_window_amount = fields.Monetary(
+        "Invoiced (RFM window)",
+        compute="_compute_pulse_stats",
+        currency_field="pulse_currency_id",
+        groups="account.group_account_invoice",
+    )
+    pulse_currency_id = fields.Many2one("res.currency", compute="_compute_pulse_stats")
+    pulse_days_since_last_order = fields.Integer(
+        "Days since last order", compute="_compute_pulse_stats"
+    )
+
+    @api.depends_context("company")
+    def _compute_pulse_stats(self):
+        company = self.env.company
+        commercial = self.commercial_partner_id
+        stats = (
+            self.env["pulse.partner.stats"]
+            .sudo()
+            .search([("partner_id", "in", commercial.ids), ("company_id", "=", company.id)])
+        )  # sudo: financial columns are hidden by the partner fields' own groups
+        by_partner = {s.partner_id.id: s for s in stats}
+        today = fields.Date.context_today(self)
+        for partner in self:
+            row = by_partner.get(partner.commercial_partner_id.id)
+            partner.pulse_stats_id = row.with_env(self.env) if row else False
+            partner.pulse_currency_id = company.currency_id
+            for fname, fact in PULSE_FIELDS.items():
+                partner[fname] = row[fact] if row else False
+            partner.pulse_days_since_last_order = (
+                (today - row.last_order_date).days if row and row.last_order_date else 0
+            )
+
+    def _search_pulse_fact(self, fact, operator, value):
+        """Partners (contacts included) whose commercial partner's current-company fact
+        matches: one SQL subquery, no Python loop."""
+        stats = (
+            self.env["pulse.partner.stats"]
+            .sudo()
+            ._search([(fact, operator, value), ("company_id", "=", self.env.company.id)])
+        )
+        return [("commercial_partner_id", "in", stats.subselect("partner_id"))]
+
+    def _search_pulse_last_order_date(self, operator, value):
+        return self._search_pulse_fact("last_order_date", operator, value)
+
+    def _search_pulse_order_count(self, operator, value):
+        return self._search_pulse_fact("order_count", operator, value)
+
+    def _search_pulse_next_order_date(self, operator, value):
+        return self._search_pulse_fact("next_order_date", operator, value)
+
+    def _search_pulse_rfm_segment(self, operator, value):
+        return self._search_pulse_fact("rfm_segment", operator, value)
+
+    def _search_pulse_amount_due(self, operator, value):
+        return self._search_pulse_fact("amount_due", operator, value)
+
+    def _search_pulse_amount_overdue(self, operator, value):
+        return self._search_pulse_fact("amount_overdue", operator, value)
+
+    def action_pulse_orders(self):
+        action = self.env["ir.actions.actions"]._for_xml_id("sale.action_orders")
+        action["domain"] = [
+            ("partner_id", "child_of", self.commercial_partner_id.ids),
+            ("state", "=", "sale"),
+        ]
+        action["context"] = {"create": False}
+        return action
+
+    def action_pulse_invoices(self):
+        action = self.env["ir.actions.actions"]._for_xml_id("account.action_move_out_invoice_type")
+        action["domain"] = [
+            ("partner_id", "child_of", self.commercial_partner_id.ids),
+            ("move_type", "in", ("out_invoice", "out_refund")),
+            ("state", "=", "posted"),
+        ]
+        action["context"] = {"create": False, "default_move_type": "out_invoice"}
+        return action

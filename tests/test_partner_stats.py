@@ -1,0 +1,261 @@
+from datetime import date
+
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from .common import PulseFactsCase
+
+TODAY = "2026-06-15"
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestPartnerStats(PulseFactsCase):
+    """Hand-built histories checked value by value; incremental equals full every time."""
+
+    def test_empty_refresh(self):
+        self.env["sale.order"].search([]).filtered(lambda o: o.state == "draft").unlink()
+        self.Stats._refresh_all()
+        self.Stats._refresh_queue()  # nothing queued: nothing to do, no crash
+
+    def test_orders_across_three_years(self):
+        customer = self.customer
+        self.make_order(customer, "2024-01-10", price=200)
+        self.make_order(customer, "2025-01-10", price=100)
+        self.make_order(customer, "2026-01-10", price=300)
+        cancelled = self.make_order(customer, "2026-05-01", price=999)
+        cancelled._action_cancel()
+        self.make_order(customer, "2026-05-02", price=555, confirm=False)  # a quotation
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(customer)
+        self.assertEqual(facts.first_order_date, date(2024, 1, 10))
+        self.assertEqual(facts.last_order_date, date(2026, 1, 10))
+        self.assertEqual(facts.order_count, 3)
+        self.assertAlmostEqual(facts.order_amount, 600.0)
+        self.assertAlmostEqual(facts.avg_days_between_orders, 365.5)
+        self.assertEqual(facts.next_order_date, date(2027, 1, 11))
+        self.assertEqual(facts.rfm_window_orders, 1)
+        self.assertEqual(facts.days_since_last_order, 156)
+        self.assertEqual(customer.pulse_days_since_last_order, 156)
+        self.assertEqual(customer.pulse_order_count, 3)
+
+    def test_invoices_refunds_and_payments(self):
+        customer = self.customer
+        first = self.make_order(customer, "2026-03-01", price=1000)
+        invoice = self.make_invoice(first, "2026-03-01")
+        self.pay(invoice, "2026-03-10", amount=400)
+        second = self.make_order(customer, "2026-05-01", price=500)
+        invoice2 = self.make_invoice(second, "2026-05-01")
+        self.refund(invoice2, "2026-05-05", cancel=True)
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(customer)
+        self.assertAlmostEqual(facts.invoiced_amount, 1000.0)  # 1000 + 500 - 500
+        self.assertEqual(facts.invoice_count, 2)
+        self.assertEqual(facts.last_invoice_date, date(2026, 5, 1))
+        self.assertEqual(facts.last_payment_date, date(2026, 3, 10))
+        self.assertAlmostEqual(facts.amount_due, 600.0)
+        self.assertAlmostEqual(facts.amount_overdue, 600.0)
+        self.assertEqual(facts.oldest_overdue_date, date(2026, 3, 1))
+
+    def test_refund_left_open_is_a_credit(self):
+        order = self.make_order(self.customer, "2026-04-01", price=300)
+        invoice = self.make_invoice(order, "2026-04-01")
+        self.pay(invoice, "2026-04-02")
+        refund = self.refund(invoice, "2026-04-10")  # credit note, not yet paid back
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(self.customer)
+        self.assertAlmostEqual(facts.invoiced_amount, 0.0)
+        self.assertAlmostEqual(facts.amount_due, refund.amount_residual_signed)
+        self.assertLess(facts.amount_due, 0)
+        self.assertAlmostEqual(facts.amount_overdue, 0.0)
+
+    def test_order_cancelled_after_invoicing(self):
+        order = self.make_order(self.customer, "2026-02-01", price=250)
+        invoice = self.make_invoice(order, "2026-02-01")
+        self.refresh_incremental_and_check_full()
+        self.assertEqual(self.facts(self.customer).order_count, 1)
+        self.refund(invoice, "2026-02-03", cancel=True)
+        order._action_cancel()
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(self.customer)
+        self.assertEqual(facts.order_count, 0)
+        self.assertFalse(facts.last_order_date)
+        self.assertAlmostEqual(facts.invoiced_amount, 0.0)
+        self.assertAlmostEqual(facts.amount_due, 0.0)
+
+    def test_all_orders_cancelled_drops_stale_facts(self):
+        order = self.make_order(self.customer, "2026-06-01")
+        self.refresh_incremental_and_check_full()
+        self.assertTrue(self.facts(self.customer))
+        order._action_cancel()
+        self.refresh_incremental_and_check_full()
+        self.assertFalse(self.facts(self.customer))
+        self.assertFalse(self.customer.pulse_last_order_date)
+
+    def test_foreign_currency(self):
+        company_currency = self.env.company.currency_id
+        foreign = (
+            self.env.ref("base.EUR") if company_currency.name != "EUR" else self.env.ref("base.USD")
+        )
+        foreign.active = True
+        self.env["res.currency.rate"].create(
+            {
+                "currency_id": foreign.id,
+                "name": "2026-01-01",
+                "rate": 0.5,
+                "company_id": self.env.company.id,
+            }
+        )
+        pricelist = self.env["product.pricelist"].create(
+            {"name": "Foreign", "currency_id": foreign.id}
+        )
+        order = self.make_order(self.customer, "2026-03-01", price=100, pricelist_id=pricelist.id)
+        self.assertEqual(order.currency_id, foreign)
+        invoice = self.make_invoice(order, "2026-03-01")
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(self.customer)
+        self.assertAlmostEqual(facts.order_amount, 200.0)
+        self.assertAlmostEqual(facts.invoiced_amount, 200.0)
+        self.assertAlmostEqual(facts.amount_due, invoice.amount_residual_signed)
+        self.assertAlmostEqual(facts.amount_due, 200.0)
+
+    def test_contact_buys_for_its_company(self):
+        company = self.env["res.partner"].create({"name": "Acme Corp", "is_company": True})
+        contact = self.env["res.partner"].create({"name": "Ann Buyer", "parent_id": company.id})
+        self.make_order(contact, "2026-05-20", price=80)
+        self.refresh_incremental_and_check_full()
+        self.assertEqual(self.facts(company).order_count, 1)
+        self.assertFalse(self.facts(contact))
+        self.assertEqual(contact.pulse_last_order_date, date(2026, 5, 20))
+        found = self.env["res.partner"].search(
+            [("pulse_last_order_date", ">=", "2026-05-01"), ("id", "in", (company | contact).ids)]
+        )
+        self.assertEqual(found, company | contact)
+
+    def test_contact_moves_to_another_company(self):
+        old = self.env["res.partner"].create({"name": "Old Corp", "is_company": True})
+        new = self.env["res.partner"].create({"name": "New Corp", "is_company": True})
+        contact = self.env["res.partner"].create({"name": "Mover", "parent_id": old.id})
+        self.make_order(contact, "2026-05-20")
+        self.refresh_incremental_and_check_full()
+        self.assertTrue(self.facts(old))
+        contact.parent_id = new
+        self.refresh_incremental_and_check_full()
+        self.assertFalse(self.facts(old))
+        self.assertEqual(self.facts(new).order_count, 1)
+
+    def test_same_customer_in_two_companies(self):
+        company_b = self.env["res.company"].create({"name": "Pulse B"})
+        self.make_order(self.customer, "2026-05-01", price=100)
+        self.env["sale.order"].with_company(company_b).create(
+            {
+                "partner_id": self.customer.id,
+                "company_id": company_b.id,
+                "order_line": [
+                    Command.create({"product_id": self.product.id, "price_unit": 70, "tax_id": []})
+                ],
+            }
+        ).action_confirm()
+        self.refresh_incremental_and_check_full()
+        self.assertEqual(self.facts(self.customer).order_amount, 100.0)
+        self.assertEqual(self.facts(self.customer, company_b).order_amount, 70.0)
+        user_b = self.pulse_accountant
+        user_b.write({"company_ids": [Command.set(company_b.ids)], "company_id": company_b.id})
+        rows = self.Stats.with_user(user_b).search([("partner_id", "=", self.customer.id)])
+        self.assertEqual(rows.company_id, company_b)
+        self.assertEqual(
+            self.customer.with_user(user_b).with_company(company_b).pulse_stats_id.order_amount,
+            70.0,
+        )
+
+    def test_partner_merge(self):
+        keep = self.env["res.partner"].create({"name": "Keep Ltd", "is_company": True})
+        dupe = self.env["res.partner"].create({"name": "Keep Limited", "is_company": True})
+        self.make_order(keep, "2025-01-01", price=100)
+        self.make_order(dupe, "2026-01-01", price=50)
+        self.refresh_incremental_and_check_full()
+        self.env["base.partner.merge.automatic.wizard"]._merge((keep | dupe).ids, keep)
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(keep)
+        self.assertEqual(facts.order_count, 2)
+        self.assertAlmostEqual(facts.order_amount, 150.0)
+        self.assertEqual(self.Stats.search_count([("partner_id", "=", dupe.id)]), 0)
+
+    def test_rfm_segments(self):
+        partners = self.env["res.partner"].create(
+            [{"name": f"RFM {i}", "customer_rank": 1} for i in range(10)]
+        )
+        champion, lost = partners[0], partners[9]
+        for day in ("2026-04-01", "2026-04-20", "2026-05-05", "2026-05-25", "2026-06-10"):
+            self.make_order(champion, day, price=900)
+        for i, partner in enumerate(partners[1:9], 1):
+            self.make_order(partner, f"2025-{i:02d}-15", price=100 * i)
+            if i % 2:
+                self.make_order(partner, f"2026-0{1 + i // 2}-15", price=50)
+        self.make_order(lost, "2023-11-01", price=20)
+        self.refresh_incremental_and_check_full()
+        self.assertEqual(self.facts(champion).rfm_recency, 5)
+        self.assertEqual(self.facts(champion).rfm_segment, "champions")
+        self.assertEqual(self.facts(lost).rfm_recency, 1)
+        self.assertEqual(self.facts(lost).rfm_frequency, 1)
+        self.assertEqual(self.facts(lost).rfm_segment, "lost")
+        segments = set(
+            self.Stats.search([("partner_id", "in", partners.ids)]).mapped("rfm_segment")
+        )
+        self.assertGreaterEqual(len(segments), 3)
+        found = self.env["res.partner"].search([("pulse_rfm_segment", "=", "champions")])
+        self.assertIn(champion, found)
+
+    def test_queue_survives_failed_refresh(self):
+        """A refresh that fails leaves the queue for the next run (it rolls back)."""
+        self.make_order(self.customer, "2026-06-01")
+        self.env.flush_all()
+        self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
+        queued = self.env.cr.fetchone()[0]
+        self.assertGreater(queued, 0)
+        with self.assertRaises(ZeroDivisionError), self.env.cr.savepoint():
+            self.Stats._refresh_queue()
+            raise ZeroDivisionError  # a failure after the queue rows were claimed
+        self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
+        self.assertEqual(self.env.cr.fetchone()[0], queued)
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestPartnerStatsAccess(PulseFactsCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        order = cls.make_order(cls.customer, "2026-06-01", price=100)
+        cls.make_invoice(order, "2026-06-01")
+        cls.env["pulse.partner.stats"]._refresh_all()
+
+    def test_user_sees_facts_but_not_amounts(self):
+        rows = self.Stats.with_user(self.pulse_user).search([("partner_id", "=", self.customer.id)])
+        self.assertEqual(rows.order_count, 1)
+        with self.assertRaises(AccessError):
+            rows.read(["invoiced_amount"])
+        with self.assertRaises(AccessError):
+            rows.write({"order_count": 5})
+
+    def test_accountant_sees_amounts(self):
+        rows = self.Stats.with_user(self.pulse_accountant).search(
+            [("partner_id", "=", self.customer.id)]
+        )
+        self.assertAlmostEqual(rows.invoiced_amount, 100.0)
+        self.assertAlmostEqual(
+            self.customer.with_user(self.pulse_accountant).pulse_amount_due, 100.0
+        )
+
+    def test_refresh_button_for_managers_only(self):
+        self.Stats.with_user(self.pulse_manager).action_refresh_all()
+        with self.assertRaises(AccessError):
+            self.Stats.with_user(self.pulse_user).action_refresh_all()
+
+    def test_portal_and_plain_users_read_nothing(self):
+        for user in (self.portal_user, self.internal_user):
+            with self.assertRaises(AccessError):
+                self.Stats.with_user(user).search([])
