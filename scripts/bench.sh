@@ -1,16 +1,40 @@
 #!/usr/bin/env bash
-# make bench: performance figures at scale. Each benchmark is a Python file bench/bench_*.py
-# run in an Odoo shell on a database of generated data; results go to bench/results/latest.json.
+# make bench: customer facts at scale. SCALE=100k (default), 1m, or "100k 1m".
+# Each scale's generated ERP history is kept as a template database, so a re-run measures
+# without regenerating. Results: bench/results/latest.json and a table on the terminal.
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
 "$(dirname "$0")/setup.sh" bench
-shopt -s nullglob
-benches=("$REPO_DIR"/bench/bench_*.py)
-if [ ${#benches[@]} -eq 0 ]; then
-  say "no benchmarks yet"
-  exit 0
-fi
-for b in "${benches[@]}"; do
-  say "running $(basename "$b")"
-  "$PYTHON_BIN" "$b"
+
+scales=${SCALE:-100k}
+out="$REPO_DIR/bench/results/latest.json"
+export PULSE_ODOO_DIR="$ODOO_DIR" PULSE_DB_HOST="$PG_DB_HOST" PULSE_DB_PORT="$PG_DB_PORT" \
+  PULSE_DB_USER="$PG_DB_USER" PULSE_DB_PASSWORD="$PG_DB_PASSWORD" \
+  PULSE_DATA_DIR="$CACHE_DIR/filestore" \
+  PULSE_ADDONS_PATH="$ODOO_DIR/odoo/addons,$ODOO_DIR/addons,$ADDON_LINK_DIR"
+key=$( { base_template_name; cat "$REPO_DIR/bench/generate_erp.py" "$REPO_DIR/__manifest__.py"; } \
+  | cksum | cut -d' ' -f1)
+for scale in $scales; do
+  case "$scale" in 10k|100k|1m) ;; *) die "unknown SCALE $scale (10k, 100k or 1m)";; esac
+  tmpl="pulse_bench_${scale}_$key"
+  if ! db_exists "$tmpl"; then
+    say "generating the $scale ERP history into $tmpl (once; kept as a template)"
+    drop_db "${tmpl}_partial"
+    create_db_from_template "${tmpl}_partial"
+    odoo_bin -d "${tmpl}_partial" -i customer_pulse --without-demo=all --stop-after-init \
+      --log-level=warn --http-port="$(free_port)"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" generate_erp.py "${tmpl}_partial" "$scale")
+    pg_psql -d "${tmpl}_partial" -c "VACUUM ANALYZE" >/dev/null
+    pg_psql -d postgres -c "ALTER DATABASE ${tmpl}_partial RENAME TO $tmpl" >/dev/null
+    mv "$(filestore_of "${tmpl}_partial")" "$(filestore_of "$tmpl")" 2>/dev/null || true
+    for old in $(pg_psql -d postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'pulse_bench_${scale}_%' AND datname <> '$tmpl'"); do
+      drop_db "$old"
+    done
+  fi
+  run_db="pulse_bench_run_$scale"
+  drop_db "$run_db"
+  pg_psql -d postgres -c "CREATE DATABASE $run_db TEMPLATE $tmpl" >/dev/null
+  say "measuring at $scale"
+  (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_partner_stats.py "$run_db" "$scale" "$out")
+  drop_db "$run_db"
 done

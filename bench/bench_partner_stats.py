@@ -1,0 +1,176 @@
+"""Customer facts at scale: full, unchanged and incremental refresh against the bare SQL bound
+and a naive per-partner ORM loop. Usage: python bench/bench_partner_stats.py DBNAME SCALE OUT"""
+
+import json
+import os
+import resource
+import sys
+import time
+from datetime import date
+
+from odoo_env import environment
+
+ORM_SAMPLE = 200
+
+
+def timed(fn):
+    start = time.monotonic()
+    result = fn()
+    return time.monotonic() - start, result
+
+
+def rows(cr, table):
+    cr.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed table names
+    return cr.fetchone()[0]
+
+
+def simulate_day(cr, share=0.01):
+    """1% of customers get a new confirmed order, its posted invoice, and a payment of an
+    older open invoice: through SQL, so the facts queue triggers fire like in production."""
+    cr.execute(
+        """
+        CREATE TEMP TABLE bench_day AS
+        SELECT id AS partner_id FROM res_partner
+         WHERE customer_rank > 0 AND random() < %s;
+        INSERT INTO sale_order (name, partner_id, partner_invoice_id, partner_shipping_id,
+               company_id, date_order, state, amount_untaxed, amount_total, currency_id,
+               currency_rate, create_date, write_date, create_uid, write_uid)
+        SELECT 'DAY' || partner_id, partner_id, partner_id, partner_id, c.id,
+               now() AT TIME ZONE 'UTC', 'sale', 100, 120, c.currency_id, 1, now(), now(), 1, 1
+          FROM bench_day, (SELECT id, currency_id FROM res_company ORDER BY id LIMIT 1) c;
+        INSERT INTO account_move (name, move_type, state, partner_id, commercial_partner_id,
+               company_id, journal_id, currency_id, date, invoice_date, invoice_date_due,
+               amount_untaxed_signed, amount_total_signed, amount_residual_signed,
+               payment_state, auto_post, create_date, write_date)
+        SELECT 'DAYINV' || partner_id, 'out_invoice', 'posted', partner_id, partner_id, c.id,
+               (SELECT id FROM account_journal WHERE type = 'sale' ORDER BY id LIMIT 1),
+               c.currency_id, current_date, current_date, current_date + 30, 100, 120, 120,
+               'not_paid', 'no', now(), now()
+          FROM bench_day, (SELECT id, currency_id FROM res_company ORDER BY id LIMIT 1) c;
+        UPDATE account_move m SET amount_residual_signed = 0, amount_residual = 0,
+               payment_state = 'paid'
+          FROM bench_day d
+         WHERE m.commercial_partner_id = d.partner_id AND m.payment_state = 'not_paid'
+           AND m.move_type = 'out_invoice' AND m.invoice_date < current_date;
+        """,
+        [share],
+    )
+    cr.execute("SELECT COUNT(*) FROM bench_day")
+    return cr.fetchone()[0]
+
+
+def orm_baseline(env, sample):
+    """What a naive implementation does: per partner, search and read_group through the ORM."""
+    SaleOrder, Move, Payment = env["sale.order"], env["account.move"], env["account.payment"]
+    today = date.today()
+    for partner in sample:
+        orders = SaleOrder.search([("partner_id", "child_of", partner.id), ("state", "=", "sale")])
+        dates = orders.mapped("date_order")
+        sum(orders.mapped("amount_untaxed"))
+        Move._read_group(
+            [("commercial_partner_id", "=", partner.id), ("state", "=", "posted"),
+             ("move_type", "in", ("out_invoice", "out_refund"))],
+            [], ["amount_untaxed_signed:sum", "amount_residual_signed:sum", "id:count"],
+        )
+        Move._read_group(
+            [("commercial_partner_id", "=", partner.id), ("state", "=", "posted"),
+             ("move_type", "=", "out_invoice"), ("invoice_date_due", "<", today),
+             ("amount_residual_signed", ">", 0)],
+            [], ["amount_residual_signed:sum", "invoice_date_due:min"],
+        )
+        Payment.search([("partner_id", "=", partner.id)], order="date desc", limit=1)
+        if dates:
+            min(dates), max(dates)
+        env.invalidate_all()
+
+
+def main(dbname, scale, out):
+    with environment(dbname) as env:
+        cr = env.cr
+        Stats = env["pulse.partner.stats"]
+        cr.execute("ANALYZE")
+        cr.execute("TRUNCATE pulse_partner_stats, pulse_stats_queue")
+        cr.commit()
+        full_s, _ = timed(lambda: (Stats._refresh_all(), cr.commit()))
+        stats_rows = rows(cr, "pulse_partner_stats")
+        rerun_s, (written, _deleted) = timed(lambda: Stats._refresh_all())
+        cr.commit()
+        touched = simulate_day(cr)
+        cr.commit()
+        queued = rows(cr, "pulse_stats_queue")
+
+        def drain():
+            while Stats._refresh_queue():
+                pass
+            cr.commit()
+
+        incremental_s, _ = timed(drain)
+        # the bound: the same aggregates, one bare CREATE TABLE AS SELECT ... GROUP BY
+        from odoo.tools import SQL
+
+        bound_s, _ = timed(
+            lambda: cr.execute(
+                SQL("CREATE TEMP TABLE bench_bound AS %s", Stats._facts_query())
+            )
+        )
+        cr.rollback()
+        cr.execute(
+            "SELECT id FROM res_partner WHERE customer_rank > 0 ORDER BY random() LIMIT %s",
+            [ORM_SAMPLE],
+        )
+        sample = env["res.partner"].browse([r[0] for r in cr.fetchall()])
+        customers = rows(cr, "res_partner")
+        sample_s, _ = timed(lambda: orm_baseline(env, sample))
+        orm_s = sample_s / len(sample) * stats_rows
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result = {
+            "full_s": round(full_s, 2),
+            "rerun_s": round(rerun_s, 2),
+            "rerun_rows_written": written,
+            "incremental_s": round(incremental_s, 2),
+            "incremental_customers": touched,
+            "incremental_queue_rows": queued,
+            "bound_s": round(bound_s, 2),
+            "orm_baseline_s": round(orm_s, 1),
+            "orm_sample": len(sample),
+            "peak_rss_mb": round(peak, 1),
+            "partners": customers,
+            "sale_orders": rows(cr, "sale_order"),
+            "invoices": rows(cr, "account_move"),
+            "payments": rows(cr, "account_payment"),
+            "stats_rows": stats_rows,
+            "measured_on": date.today().isoformat(),
+            "machine": f"{os.cpu_count()} cores, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        }
+    data = {}
+    if os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            data = json.load(f)
+    data[scale] = result
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print_table(scale, result)
+
+
+def print_table(scale, r):
+    print(f"\nCustomer facts, SCALE={scale}: {r['partners']:,} partners, "
+          f"{r['sale_orders']:,} orders, {r['invoices']:,} invoices, {r['payments']:,} payments")
+    lines = [
+        ("full refresh into empty facts", r["full_s"], f"{r['full_s'] / r['bound_s']:.2f}x bound"),
+        ("full refresh, nothing changed", r["rerun_s"],
+         f"{r['rerun_s'] / r['bound_s']:.2f}x bound, {r['rerun_rows_written']} rows written"),
+        (f"incremental, one day ({r['incremental_customers']:,} customers)",
+         r["incremental_s"], ""),
+        ("bound: bare CREATE TABLE AS SELECT GROUP BY", r["bound_s"], ""),
+        (f"naive ORM loop (sample {r['orm_sample']}, extrapolated)", r["orm_baseline_s"],
+         f"full refresh is {r['orm_baseline_s'] / r['full_s']:.0f}x faster"),
+    ]
+    for label, secs, note in lines:
+        print(f"  {label:<52} {secs:>10.2f} s   {note}")
+    print(f"  {'peak RSS of the Odoo process':<52} {r['peak_rss_mb']:>10.1f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3])
