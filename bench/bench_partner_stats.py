@@ -20,7 +20,7 @@ def timed(fn):
 
 
 def rows(cr, table):
-    cr.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed table names
+    cr.execute(f"SELECT COUNT(*) FROM {table}")
     return cr.fetchone()[0]
 
 
@@ -68,15 +68,24 @@ def orm_baseline(env, sample):
         dates = orders.mapped("date_order")
         sum(orders.mapped("amount_untaxed"))
         Move._read_group(
-            [("commercial_partner_id", "=", partner.id), ("state", "=", "posted"),
-             ("move_type", "in", ("out_invoice", "out_refund"))],
-            [], ["amount_untaxed_signed:sum", "amount_residual_signed:sum", "id:count"],
+            [
+                ("commercial_partner_id", "=", partner.id),
+                ("state", "=", "posted"),
+                ("move_type", "in", ("out_invoice", "out_refund")),
+            ],
+            [],
+            ["amount_untaxed_signed:sum", "amount_residual_signed:sum", "id:count"],
         )
         Move._read_group(
-            [("commercial_partner_id", "=", partner.id), ("state", "=", "posted"),
-             ("move_type", "=", "out_invoice"), ("invoice_date_due", "<", today),
-             ("amount_residual_signed", ">", 0)],
-            [], ["amount_residual_signed:sum", "invoice_date_due:min"],
+            [
+                ("commercial_partner_id", "=", partner.id),
+                ("state", "=", "posted"),
+                ("move_type", "=", "out_invoice"),
+                ("invoice_date_due", "<", today),
+                ("amount_residual_signed", ">", 0),
+            ],
+            [],
+            ["amount_residual_signed:sum", "invoice_date_due:min"],
         )
         Payment.search([("partner_id", "=", partner.id)], order="date desc", limit=1)
         if dates:
@@ -109,9 +118,7 @@ def main(dbname, scale, out):
         from odoo.tools import SQL
 
         bound_s, _ = timed(
-            lambda: cr.execute(
-                SQL("CREATE TEMP TABLE bench_bound AS %s", Stats._facts_query())
-            )
+            lambda: cr.execute(SQL("CREATE TEMP TABLE bench_bound AS %s", Stats._facts_query()))
         )
         cr.rollback()
         cr.execute(
@@ -155,17 +162,28 @@ def main(dbname, scale, out):
 
 
 def print_table(scale, r):
-    print(f"\nCustomer facts, SCALE={scale}: {r['partners']:,} partners, "
-          f"{r['sale_orders']:,} orders, {r['invoices']:,} invoices, {r['payments']:,} payments")
+    print(
+        f"\nCustomer facts, SCALE={scale}: {r['partners']:,} partners, "
+        f"{r['sale_orders']:,} orders, {r['invoices']:,} invoices, {r['payments']:,} payments"
+    )
     lines = [
         ("full refresh into empty facts", r["full_s"], f"{r['full_s'] / r['bound_s']:.2f}x bound"),
-        ("full refresh, nothing changed", r["rerun_s"],
-         f"{r['rerun_s'] / r['bound_s']:.2f}x bound, {r['rerun_rows_written']} rows written"),
-        (f"incremental, one day ({r['incremental_customers']:,} customers)",
-         r["incremental_s"], ""),
+        (
+            "full refresh, nothing changed",
+            r["rerun_s"],
+            f"{r['rerun_s'] / r['bound_s']:.2f}x bound, {r['rerun_rows_written']} rows written",
+        ),
+        (
+            f"incremental, one day ({r['incremental_customers']:,} customers)",
+            r["incremental_s"],
+            "",
+        ),
         ("bound: bare CREATE TABLE AS SELECT GROUP BY", r["bound_s"], ""),
-        (f"naive ORM loop (sample {r['orm_sample']}, extrapolated)", r["orm_baseline_s"],
-         f"full refresh is {r['orm_baseline_s'] / r['full_s']:.0f}x faster"),
+        (
+            f"naive ORM loop (sample {r['orm_sample']}, extrapolated)",
+            r["orm_baseline_s"],
+            f"full refresh is {r['orm_baseline_s'] / r['full_s']:.0f}x faster",
+        ),
     ]
     for label, secs, note in lines:
         print(f"  {label:<52} {secs:>10.2f} s   {note}")

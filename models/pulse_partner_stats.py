@@ -55,6 +55,7 @@ FACT_COLUMNS = (
     "rfm_window_orders",
     "rfm_window_amount",
 )
+RFM_COLUMNS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")
 
 
 class PulsePartnerStats(models.Model):
@@ -142,6 +143,13 @@ class PulsePartnerStats(models.Model):
         # made the change: the queue row commits or rolls back with it.
         self.env.cr.execute(
             """
+            CREATE TABLE IF NOT EXISTS pulse_rfm_threshold (
+                company_id integer PRIMARY KEY REFERENCES res_company ON DELETE CASCADE,
+                recency date[],
+                frequency integer[],
+                monetary numeric[],
+                computed_at timestamp
+            );
             CREATE TABLE IF NOT EXISTS pulse_stats_queue (
                 partner_id integer NOT NULL,
                 queued_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
@@ -312,101 +320,145 @@ class PulsePartnerStats(models.Model):
             restrict_pay=restrict_pay,
         )
 
+    @staticmethod
+    def _score_sql(value, thresholds, count):
+        """1 + the number of stored quantile thresholds strictly below value (1 when the
+        value or the thresholds are unknown): a score that ties never split arbitrarily."""
+        return SQL(" + ").join(
+            [SQL("1")]
+            + [
+                SQL("COALESCE((%s > %s[%s])::int, 0)", value, thresholds, i)
+                for i in range(1, count + 1)
+            ]
+        )
+
     def _refresh(self, partner_ids=None):
-        """Recompute facts of the given commercial partners (None: everyone), write only the
-        rows that changed, drop the rows of partners left without facts, then rescore RFM
-        for the companies touched. Returns (upserted, deleted)."""
+        """Recompute facts of the given commercial partners (None: everyone) in one SQL
+        statement: the facts, their RFM scores, an upsert that writes only the rows that
+        changed, and the removal of rows left without facts (all orders cancelled, partner
+        merged away). A full refresh also recomputes each company's RFM quantile thresholds;
+        an incremental one scores the touched customers against the stored thresholds.
+        Returns (rows written, rows deleted)."""
         cr = self.env.cr
         self.env.flush_all()
-        cr.execute("DROP TABLE IF EXISTS pulse_facts_tmp")
-        cr.execute(
-            SQL(
-                "CREATE TEMP TABLE pulse_facts_tmp ON COMMIT DROP AS %s",
-                self._facts_query(partner_ids),
+        full = partner_ids is None
+        if not full:
+            partner_ids = list(partner_ids)
+        if full:
+            thresholds = SQL(
+                """
+                th AS (
+                    SELECT company_id,
+                           PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
+                               ORDER BY last_order_date) AS recency,
+                           PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                               ORDER BY rfm_window_orders)
+                               FILTER (WHERE rfm_window_orders > 0) AS frequency,
+                           PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                               ORDER BY rfm_window_amount)
+                               FILTER (WHERE rfm_window_amount > 0) AS monetary
+                      FROM facts GROUP BY company_id
+                ), th_saved AS (
+                    INSERT INTO pulse_rfm_threshold (company_id, recency, frequency, monetary,
+                                                     computed_at)
+                    SELECT company_id, recency, frequency, monetary, now() AT TIME ZONE 'UTC'
+                      FROM th
+                    ON CONFLICT (company_id) DO UPDATE
+                       SET recency = EXCLUDED.recency, frequency = EXCLUDED.frequency,
+                           monetary = EXCLUDED.monetary, computed_at = EXCLUDED.computed_at
+                    RETURNING company_id
+                ),"""
             )
-        )
-        cols = SQL(", ").join(SQL.identifier(c) for c in FACT_COLUMNS)
+            restrict_delete = SQL("")
+        else:
+            self._ensure_thresholds(partner_ids)
+            thresholds = SQL("th AS (SELECT * FROM pulse_rfm_threshold),")
+            restrict_delete = SQL("AND s.partner_id = ANY(%s)", partner_ids)
+        cols = SQL(", ").join(SQL.identifier(c) for c in (*FACT_COLUMNS, *RFM_COLUMNS))
         changed = SQL(" OR ").join(
             SQL("s.%s IS DISTINCT FROM EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
-            for c in FACT_COLUMNS
+            for c in (*FACT_COLUMNS, *RFM_COLUMNS)
         )
         updates = SQL(", ").join(
-            SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c)) for c in FACT_COLUMNS
+            SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
+            for c in (*FACT_COLUMNS, *RFM_COLUMNS)
         )
         cr.execute(
             SQL(
                 """
-                INSERT INTO pulse_partner_stats AS s (partner_id, company_id, %(cols)s,
-                       create_uid, write_uid, create_date, write_date)
-                SELECT partner_id, company_id, %(cols)s, %(uid)s, %(uid)s,
-                       now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-                  FROM pulse_facts_tmp
-                ON CONFLICT (partner_id, company_id) DO UPDATE
-                   SET %(updates)s, write_date = EXCLUDED.write_date, write_uid = EXCLUDED.write_uid
-                 WHERE %(changed)s
+                WITH facts AS MATERIALIZED (%(facts)s),
+                %(thresholds)s
+                scored AS (
+                    SELECT f.*,
+                           %(r)s AS r,
+                           CASE WHEN f.rfm_window_orders > 0 THEN 1 + %(f)s ELSE 1 END AS f,
+                           CASE WHEN f.rfm_window_amount > 0 THEN 1 + %(m)s ELSE 1 END AS m
+                      FROM facts f LEFT JOIN th ON th.company_id = f.company_id
+                ), upserted AS (
+                    INSERT INTO pulse_partner_stats AS s (partner_id, company_id, %(cols)s,
+                           create_uid, write_uid, create_date, write_date)
+                    SELECT partner_id, company_id, %(fact_cols)s, r, f, m, %(segment)s,
+                           %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+                      FROM scored
+                    ON CONFLICT (partner_id, company_id) DO UPDATE
+                       SET %(updates)s, write_date = EXCLUDED.write_date,
+                           write_uid = EXCLUDED.write_uid
+                     WHERE %(changed)s
+                    RETURNING 1
+                ), deleted AS (
+                    DELETE FROM pulse_partner_stats s
+                     WHERE NOT EXISTS (SELECT 1 FROM facts f
+                                        WHERE f.partner_id = s.partner_id
+                                          AND f.company_id = s.company_id)
+                       %(restrict_delete)s
+                    RETURNING 1
+                )
+                SELECT (SELECT COUNT(*) FROM upserted), (SELECT COUNT(*) FROM deleted)
                 """,
+                facts=self._facts_query(partner_ids if not full else None),
+                thresholds=thresholds,
+                r=self._score_sql(SQL("f.last_order_date"), SQL("th.recency"), 4),
+                f=self._score_sql(SQL("f.rfm_window_orders"), SQL("th.frequency"), 3),
+                m=self._score_sql(SQL("f.rfm_window_amount"), SQL("th.monetary"), 3),
                 cols=cols,
+                fact_cols=SQL(", ").join(SQL.identifier(c) for c in FACT_COLUMNS),
+                segment=RFM_SEGMENT_SQL,
                 uid=self.env.uid,
                 updates=updates,
                 changed=changed,
+                restrict_delete=restrict_delete,
             )
         )
-        upserted = cr.rowcount
-        restrict = SQL("")
-        if partner_ids is not None:
-            restrict = SQL("AND s.partner_id = ANY(%s)", list(partner_ids))
-        cr.execute(
-            SQL(
-                """
-                DELETE FROM pulse_partner_stats s
-                 WHERE NOT EXISTS (
-                        SELECT 1 FROM pulse_facts_tmp t
-                         WHERE t.partner_id = s.partner_id AND t.company_id = s.company_id)
-                   %s
-                """,
-                restrict,
-            )
-        )
-        deleted = cr.rowcount
-        cr.execute("SELECT DISTINCT company_id FROM pulse_facts_tmp")
-        companies = [r[0] for r in cr.fetchall()]
-        self._rescore_rfm(companies)
+        upserted, deleted = cr.fetchone()
         self.invalidate_model()
         return upserted, deleted
 
-    def _rescore_rfm(self, company_ids):
-        """RFM scores 1-5 by quintile within each company, and the segment label."""
-        if not company_ids:
-            return
+    def _ensure_thresholds(self, partner_ids):
+        """Companies of these partners' facts that have no RFM thresholds yet get them from
+        the stored facts (a company's very first customers, before any full refresh)."""
         self.env.cr.execute(
-            SQL(
-                """
-                WITH scored AS (
-                    SELECT id,
-                           NTILE(5) OVER (PARTITION BY company_id
-                                          ORDER BY last_order_date NULLS FIRST, id) AS r,
-                           CASE WHEN rfm_window_orders > 0 THEN 1 + NTILE(4) OVER (
-                               PARTITION BY company_id, rfm_window_orders > 0
-                               ORDER BY rfm_window_orders, id) ELSE 1 END AS f,
-                           CASE WHEN rfm_window_amount > 0 THEN 1 + NTILE(4) OVER (
-                               PARTITION BY company_id, rfm_window_amount > 0
-                               ORDER BY rfm_window_amount, id) ELSE 1 END AS m
-                      FROM pulse_partner_stats
-                     WHERE company_id = ANY(%(companies)s)
-                ), labelled AS (
-                    SELECT id, r, f, m, %(segment)s AS seg FROM scored
-                )
-                UPDATE pulse_partner_stats s
-                   SET rfm_recency = l.r, rfm_frequency = l.f, rfm_monetary = l.m,
-                       rfm_segment = l.seg
-                  FROM labelled l
-                 WHERE l.id = s.id
-                   AND (s.rfm_recency, s.rfm_frequency, s.rfm_monetary, s.rfm_segment)
-                       IS DISTINCT FROM (l.r, l.f, l.m, l.seg)
-                """,
-                companies=company_ids,
-                segment=RFM_SEGMENT_SQL,
-            )
+            """
+            INSERT INTO pulse_rfm_threshold (company_id, recency, frequency, monetary,
+                                             computed_at)
+            SELECT company_id,
+                   PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
+                       ORDER BY last_order_date),
+                   PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                       ORDER BY rfm_window_orders) FILTER (WHERE rfm_window_orders > 0),
+                   PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                       ORDER BY rfm_window_amount) FILTER (WHERE rfm_window_amount > 0),
+                   now() AT TIME ZONE 'UTC'
+              FROM pulse_partner_stats
+             WHERE company_id IN (
+                    SELECT so.company_id FROM sale_order so
+                      JOIN res_partner p ON p.id = so.partner_id
+                     WHERE COALESCE(p.commercial_partner_id, p.id) = ANY(%s)
+                    UNION SELECT company_id FROM account_move
+                     WHERE commercial_partner_id = ANY(%s))
+               AND company_id NOT IN (SELECT company_id FROM pulse_rfm_threshold)
+             GROUP BY company_id
+            """,
+            [partner_ids, partner_ids],
         )
 
     @api.model

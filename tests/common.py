@@ -125,14 +125,15 @@ class PulseFactsCase(PulseCase):
             "SELECT partner_id, company_id, first_order_date, last_order_date, order_count,"
             " order_amount, invoiced_amount, invoice_count, last_invoice_date,"
             " last_payment_date, amount_due, amount_overdue, oldest_overdue_date,"
-            " avg_days_between_orders, next_order_date, rfm_window_orders, rfm_window_amount,"
-            " rfm_recency, rfm_frequency, rfm_monetary, rfm_segment"
+            " avg_days_between_orders, next_order_date, rfm_window_orders, rfm_window_amount"
             " FROM pulse_partner_stats ORDER BY partner_id, company_id"
         )
         return self.env.cr.fetchall()
 
     def refresh_incremental_and_check_full(self):
-        """Refresh the queue, then check that a full refresh changes nothing."""
+        """Refresh the queue, then check that a full refresh changes no fact. (RFM scores
+        are relative to the whole company: the full refresh recomputes its quantile
+        thresholds, the incremental one scores against the stored ones.)"""
         self.Stats._refresh_queue()
         incremental = self.snapshot()
         self.Stats._refresh_all()

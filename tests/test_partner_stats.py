@@ -209,6 +209,24 @@ class TestPartnerStats(PulseFactsCase):
         found = self.env["res.partner"].search([("pulse_rfm_segment", "=", "champions")])
         self.assertIn(champion, found)
 
+    def test_incremental_scores_new_customer_against_stored_thresholds(self):
+        partners = self.env["res.partner"].create(
+            [{"name": f"Scored {i}", "customer_rank": 1} for i in range(5)]
+        )
+        for i, partner in enumerate(partners):
+            self.make_order(partner, f"2026-0{i + 1}-10", price=100)
+        self.Stats._refresh_all()
+        self.env.cr.execute("SELECT recency FROM pulse_rfm_threshold")
+        (recency,) = self.env.cr.fetchone()
+        self.assertEqual(len(recency), 4)
+        newcomer = self.env["res.partner"].create({"name": "Newcomer", "customer_rank": 1})
+        self.make_order(newcomer, "2026-06-14", price=100)
+        self.Stats._refresh_queue()
+        facts = self.facts(newcomer)
+        self.assertEqual(facts.rfm_recency, 5)  # newer than every stored threshold
+        self.assertEqual(facts.rfm_frequency, 2)  # one order in the window: lowest quartile
+        self.assertEqual(facts.rfm_segment, "potential_loyalist")
+
     def test_queue_survives_failed_refresh(self):
         """A refresh that fails leaves the queue for the next run (it rolls back)."""
         self.make_order(self.customer, "2026-06-01")
