@@ -25,7 +25,7 @@ def bootstrap():
 
 @contextmanager
 def environment(dbname):
-    odoo = bootstrap()
+    bootstrap()
     from odoo import SUPERUSER_ID, api
     from odoo.modules.registry import Registry
 
