@@ -21,6 +21,7 @@
         "security/customer_pulse_rules.xml",
         "data/ir_cron_data.xml",
         "views/pulse_partner_stats_views.xml",
+        "views/pulse_partner_category_stats_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_pulse_menus.xml",

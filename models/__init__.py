@@ -1,3 +1,4 @@
 from . import pulse_partner_stats
+from . import pulse_partner_category_stats
 from . import res_config_settings
 from . import res_partner

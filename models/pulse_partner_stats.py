@@ -431,6 +431,7 @@ class PulsePartnerStats(models.Model):
         )
         upserted, deleted = cr.fetchone()
         self.invalidate_model()
+        self.env["pulse.partner.category.stats"]._refresh(None if full else partner_ids)
         return upserted, deleted
 
     def _ensure_thresholds(self, partner_ids):

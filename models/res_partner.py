@@ -68,6 +68,13 @@ class ResPartner(models.Model):
         groups="account.group_account_invoice",
     )
     pulse_currency_id = fields.Many2one("res.currency", compute="_compute_pulse_stats")
+    pulse_category_ids = fields.Many2many(
+        "product.category",
+        string="Categories bought",
+        compute="_compute_pulse_categories",
+        search="_search_pulse_category_ids",
+        help="Product categories this customer bought, biggest amount first.",
+    )
     pulse_days_since_last_order = fields.Integer(
         "Days since last order", compute="_compute_pulse_stats"
     )
@@ -92,6 +99,39 @@ class ResPartner(models.Model):
             partner.pulse_days_since_last_order = (
                 (today - row.last_order_date).days if row and row.last_order_date else 0
             )
+
+    @api.depends_context("company")
+    def _compute_pulse_categories(self):
+        rows = (
+            self.env["pulse.partner.category.stats"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", self.commercial_partner_id.ids),
+                    ("company_id", "=", self.env.company.id),
+                ],
+                order="amount desc",
+            )
+        )  # sudo: category names and order only, no amount is shown
+        by_partner = {}
+        for row in rows:
+            by_partner.setdefault(row.partner_id.id, []).append(row.categ_id.id)
+        for partner in self:
+            partner.pulse_category_ids = by_partner.get(partner.commercial_partner_id.id, [])
+
+    def _search_pulse_category_ids(self, operator, value):
+        if operator not in ("in", "=", "child_of"):
+            return NotImplemented
+        if operator == "=":
+            value = [value]
+        if operator == "child_of":
+            value = self.env["product.category"].search([("id", "child_of", value)]).ids
+        rows = (
+            self.env["pulse.partner.category.stats"]
+            .sudo()
+            ._search([("categ_id", "in", value), ("company_id", "=", self.env.company.id)])
+        )
+        return [("commercial_partner_id", "in", rows.subselect("partner_id"))]
 
     def _search_pulse_fact(self, fact, operator, value):
         """Partners (contacts included) whose commercial partner's current-company fact

@@ -128,7 +128,13 @@ class PulseFactsCase(PulseCase):
             " avg_days_between_orders, next_order_date, rfm_window_orders, rfm_window_amount"
             " FROM pulse_partner_stats ORDER BY partner_id, company_id"
         )
-        return self.env.cr.fetchall()
+        facts = self.env.cr.fetchall()
+        self.env.cr.execute(
+            "SELECT partner_id, company_id, categ_id, first_date, last_date, order_count,"
+            " quantity, amount FROM pulse_partner_category_stats"
+            " ORDER BY partner_id, company_id, categ_id"
+        )
+        return facts, self.env.cr.fetchall()
 
     def refresh_incremental_and_check_full(self):
         """Refresh the queue, then check that a full refresh changes no fact. (RFM scores

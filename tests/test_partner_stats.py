@@ -227,6 +227,33 @@ class TestPartnerStats(PulseFactsCase):
         self.assertEqual(facts.rfm_frequency, 2)  # one order in the window: lowest quartile
         self.assertEqual(facts.rfm_segment, "potential_loyalist")
 
+    def test_category_facts(self):
+        other_categ = self.env["product.category"].create({"name": "Other goods"})
+        other = self.env["product.product"].create(
+            {"name": "Other", "categ_id": other_categ.id, "invoice_policy": "order"}
+        )
+        self.make_order(self.customer, "2025-03-01", qty=2, price=10)
+        self.make_order(self.customer, "2026-03-01", qty=3, price=10)
+        cancelled = self.make_order(self.customer, "2026-04-01", qty=1, price=10)
+        cancelled.order_line.product_id = other
+        cancelled._action_cancel()
+        self.refresh_incremental_and_check_full()
+        rows = self.env["pulse.partner.category.stats"].search(
+            [("partner_id", "=", self.customer.id)]
+        )
+        self.assertEqual(rows.categ_id, self.product.categ_id)
+        self.assertEqual((rows.first_date, rows.last_date), (date(2025, 3, 1), date(2026, 3, 1)))
+        self.assertEqual((rows.order_count, rows.quantity, rows.amount), (2, 5.0, 50.0))
+        self.assertEqual(self.customer.pulse_category_ids, self.product.categ_id)
+        found = self.env["res.partner"].search(
+            [("pulse_category_ids", "in", self.product.categ_id.ids)]
+        )
+        self.assertIn(self.customer, found)
+        self.assertNotIn(
+            self.customer,
+            self.env["res.partner"].search([("pulse_category_ids", "in", other_categ.ids)]),
+        )
+
     def test_queue_survives_failed_refresh(self):
         """A refresh that fails leaves the queue for the next run (it rolls back)."""
         self.make_order(self.customer, "2026-06-01")
