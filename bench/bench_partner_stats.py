@@ -146,6 +146,8 @@ def main(dbname, scale, out):
             "invoices": rows(cr, "account_move"),
             "payments": rows(cr, "account_payment"),
             "stats_rows": stats_rows,
+            "category_rows": rows(cr, "pulse_partner_category_stats"),
+            "order_lines": rows(cr, "sale_order_line"),
             "measured_on": date.today().isoformat(),
             "machine": f"{os.cpu_count()} cores, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",

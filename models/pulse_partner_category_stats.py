@@ -50,34 +50,43 @@ class PulsePartnerCategoryStats(models.Model):
         )
 
     @api.model
+    def _facts_query(self, partner_ids=None):
+        """SELECT of the facts per (commercial partner, company, category)."""
+        restrict = SQL("")
+        if partner_ids is not None:
+            restrict = SQL("AND cp.id = ANY(%s)", list(partner_ids))
+        return SQL(
+            """
+            SELECT cp.id AS partner_id, so.company_id, pt.categ_id,
+                   MIN(so.date_order)::date AS first_date,
+                   MAX(so.date_order)::date AS last_date,
+                   COUNT(DISTINCT so.id) AS order_count,
+                   SUM(sol.product_uom_qty) AS quantity,
+                   ROUND(SUM(sol.price_subtotal
+                             / COALESCE(NULLIF(so.currency_rate, 0), 1)), 2) AS amount
+              FROM sale_order so
+              JOIN sale_order_line sol ON sol.order_id = so.id
+              JOIN product_product pp ON pp.id = sol.product_id
+              JOIN product_template pt ON pt.id = pp.product_tmpl_id
+              JOIN res_partner p ON p.id = so.partner_id
+              JOIN res_partner cp ON cp.id = COALESCE(p.commercial_partner_id, p.id)
+             WHERE so.state = 'sale' AND pt.categ_id IS NOT NULL %s
+             GROUP BY cp.id, so.company_id, pt.categ_id
+            """,
+            restrict,
+        )
+
+    @api.model
     def _refresh(self, partner_ids=None):
         """Same contract as pulse.partner.stats._refresh, per product category."""
-        restrict = SQL("")
         restrict_delete = SQL("")
         if partner_ids is not None:
             partner_ids = list(partner_ids)
-            restrict = SQL("AND cp.id = ANY(%s)", partner_ids)
             restrict_delete = SQL("AND s.partner_id = ANY(%s)", partner_ids)
         self.env.cr.execute(
             SQL(
                 """
-                WITH facts AS MATERIALIZED (
-                    SELECT cp.id AS partner_id, so.company_id, pt.categ_id,
-                           MIN(so.date_order)::date AS first_date,
-                           MAX(so.date_order)::date AS last_date,
-                           COUNT(DISTINCT so.id) AS order_count,
-                           SUM(sol.product_uom_qty) AS quantity,
-                           ROUND(SUM(sol.price_subtotal
-                                     / COALESCE(NULLIF(so.currency_rate, 0), 1)), 2) AS amount
-                      FROM sale_order so
-                      JOIN sale_order_line sol ON sol.order_id = so.id
-                      JOIN product_product pp ON pp.id = sol.product_id
-                      JOIN product_template pt ON pt.id = pp.product_tmpl_id
-                      JOIN res_partner p ON p.id = so.partner_id
-                      JOIN res_partner cp ON cp.id = COALESCE(p.commercial_partner_id, p.id)
-                     WHERE so.state = 'sale' AND pt.categ_id IS NOT NULL %(restrict)s
-                     GROUP BY cp.id, so.company_id, pt.categ_id
-                ), upserted AS (
+                WITH facts AS MATERIALIZED (%(facts)s), upserted AS (
                     INSERT INTO pulse_partner_category_stats AS s
                            (partner_id, company_id, categ_id, first_date, last_date,
                             order_count, quantity, amount, create_uid, write_uid,
@@ -106,7 +115,7 @@ class PulsePartnerCategoryStats(models.Model):
                 )
                 SELECT (SELECT COUNT(*) FROM upserted), (SELECT COUNT(*) FROM deleted)
                 """,
-                restrict=restrict,
+                facts=self._facts_query(partner_ids),
                 restrict_delete=restrict_delete,
                 uid=self.env.uid,
             )

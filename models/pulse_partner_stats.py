@@ -64,15 +64,11 @@ class PulsePartnerStats(models.Model):
     _order = "last_order_date desc nulls last, id"
     _rec_name = "partner_id"
 
+    # (partner_id, company_id) is unique: its index serves lookups by partner
     partner_id = fields.Many2one(
-        "res.partner",
-        string="Customer",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
+        "res.partner", string="Customer", required=True, ondelete="cascade", readonly=True
     )
-    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
     currency_id = fields.Many2one(related="company_id.currency_id", string="Currency")
     salesperson_id = fields.Many2one(related="partner_id.user_id", string="Salesperson")
     country_id = fields.Many2one(related="partner_id.country_id", string="Country")
@@ -106,7 +102,7 @@ class PulsePartnerStats(models.Model):
     rfm_recency = fields.Integer(string="R", readonly=True, aggregator="avg")
     rfm_frequency = fields.Integer(string="F", readonly=True, aggregator="avg")
     rfm_monetary = fields.Integer(string="M", readonly=True, aggregator="avg")
-    rfm_segment = fields.Selection(RFM_SEGMENTS, string="RFM segment", readonly=True, index=True)
+    rfm_segment = fields.Selection(RFM_SEGMENTS, string="RFM segment", readonly=True)
     rfm_window_orders = fields.Integer(
         string="Orders in RFM window",
         readonly=True,
@@ -374,58 +370,81 @@ class PulsePartnerStats(models.Model):
             self._ensure_thresholds(partner_ids)
             thresholds = SQL("th AS (SELECT * FROM pulse_rfm_threshold),")
             restrict_delete = SQL("AND s.partner_id = ANY(%s)", partner_ids)
-        cols = SQL(", ").join(SQL.identifier(c) for c in (*FACT_COLUMNS, *RFM_COLUMNS))
-        changed = SQL(" OR ").join(
-            SQL("s.%s IS DISTINCT FROM EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
-            for c in (*FACT_COLUMNS, *RFM_COLUMNS)
-        )
-        updates = SQL(", ").join(
-            SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
-            for c in (*FACT_COLUMNS, *RFM_COLUMNS)
-        )
+        all_cols = (*FACT_COLUMNS, *RFM_COLUMNS)
+        cols = SQL(", ").join(SQL.identifier(c) for c in all_cols)
+        # Compare new facts with stored ones in one hash join: only new, changed and gone
+        # rows are written (a per-row ON CONFLICT probe costs more than the whole join).
         cr.execute(
             SQL(
                 """
                 WITH facts AS MATERIALIZED (%(facts)s),
                 %(thresholds)s
                 scored AS (
-                    SELECT f.*,
-                           %(r)s AS r,
-                           CASE WHEN f.rfm_window_orders > 0 THEN 1 + %(f)s ELSE 1 END AS f,
-                           CASE WHEN f.rfm_window_amount > 0 THEN 1 + %(m)s ELSE 1 END AS m
-                      FROM facts f LEFT JOIN th ON th.company_id = f.company_id
-                ), upserted AS (
+                    SELECT x.*, %(segment)s AS rfm_segment
+                      FROM (SELECT f.*,
+                                   %(r)s AS r,
+                                   CASE WHEN f.rfm_window_orders > 0 THEN 1 + %(f)s
+                                        ELSE 1 END AS f,
+                                   CASE WHEN f.rfm_window_amount > 0 THEN 1 + %(m)s
+                                        ELSE 1 END AS m
+                              FROM facts f LEFT JOIN th ON th.company_id = f.company_id) x
+                ), stored AS (
+                    SELECT * FROM pulse_partner_stats s WHERE TRUE %(restrict_delete)s
+                ), changes AS MATERIALIZED (
+                    SELECT s.id AS stats_id, n.*
+                      FROM scored n
+                      FULL JOIN stored s
+                        ON s.partner_id = n.partner_id AND s.company_id = n.company_id
+                     WHERE s.id IS NULL OR n.partner_id IS NULL
+                        OR (%(stored_cols)s) IS DISTINCT FROM (%(new_cols)s)
+                ), inserted AS (
                     INSERT INTO pulse_partner_stats AS s (partner_id, company_id, %(cols)s,
                            create_uid, write_uid, create_date, write_date)
-                    SELECT partner_id, company_id, %(fact_cols)s, r, f, m, %(segment)s,
+                    SELECT partner_id, company_id, %(fact_cols)s, r, f, m, rfm_segment,
                            %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-                      FROM scored
+                      FROM changes WHERE stats_id IS NULL
                     ON CONFLICT (partner_id, company_id) DO UPDATE
-                       SET %(updates)s, write_date = EXCLUDED.write_date,
-                           write_uid = EXCLUDED.write_uid
-                     WHERE %(changed)s
+                       SET %(excluded)s, write_date = EXCLUDED.write_date
+                    RETURNING 1
+                ), updated AS (
+                    UPDATE pulse_partner_stats s
+                       SET %(from_changes)s, write_uid = %(uid)s,
+                           write_date = now() AT TIME ZONE 'UTC'
+                      FROM changes c
+                     WHERE s.id = c.stats_id AND c.partner_id IS NOT NULL
                     RETURNING 1
                 ), deleted AS (
                     DELETE FROM pulse_partner_stats s
-                     WHERE NOT EXISTS (SELECT 1 FROM facts f
-                                        WHERE f.partner_id = s.partner_id
-                                          AND f.company_id = s.company_id)
-                       %(restrict_delete)s
+                     USING changes c
+                     WHERE s.id = c.stats_id AND c.partner_id IS NULL
                     RETURNING 1
                 )
-                SELECT (SELECT COUNT(*) FROM upserted), (SELECT COUNT(*) FROM deleted)
+                SELECT (SELECT COUNT(*) FROM inserted) + (SELECT COUNT(*) FROM updated),
+                       (SELECT COUNT(*) FROM deleted)
                 """,
                 facts=self._facts_query(partner_ids if not full else None),
                 thresholds=thresholds,
                 r=self._score_sql(SQL("f.last_order_date"), SQL("th.recency"), 4),
                 f=self._score_sql(SQL("f.rfm_window_orders"), SQL("th.frequency"), 3),
                 m=self._score_sql(SQL("f.rfm_window_amount"), SQL("th.monetary"), 3),
+                segment=RFM_SEGMENT_SQL,
                 cols=cols,
                 fact_cols=SQL(", ").join(SQL.identifier(c) for c in FACT_COLUMNS),
-                segment=RFM_SEGMENT_SQL,
+                stored_cols=SQL(", ").join(SQL("s.%s", SQL.identifier(c)) for c in all_cols),
+                new_cols=SQL(", ").join(
+                    SQL("n.%s", SQL.identifier(c))
+                    for c in (*FACT_COLUMNS, "r", "f", "m", "rfm_segment")
+                ),
+                excluded=SQL(", ").join(
+                    SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c)) for c in all_cols
+                ),
+                from_changes=SQL(", ").join(
+                    SQL("%s = c.%s", SQL.identifier(c), SQL.identifier(n))
+                    for c, n in zip(
+                        all_cols, (*FACT_COLUMNS, "r", "f", "m", "rfm_segment"), strict=True
+                    )
+                ),
                 uid=self.env.uid,
-                updates=updates,
-                changed=changed,
                 restrict_delete=restrict_delete,
             )
         )
