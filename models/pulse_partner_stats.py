@@ -82,7 +82,9 @@ class PulsePartnerStats(models.Model):
     invoice_count = fields.Integer(string="Invoices", readonly=True)
     last_invoice_date = fields.Date(readonly=True)
     last_payment_date = fields.Date(readonly=True)
-    amount_due = fields.Monetary(readonly=True, groups="account.group_account_invoice")
+    amount_due = fields.Monetary(
+        string="Due (net of credit notes)", readonly=True, groups="account.group_account_invoice"
+    )
     amount_overdue = fields.Monetary(readonly=True, groups="account.group_account_invoice")
     oldest_overdue_date = fields.Date(
         string="Oldest overdue due date", readonly=True, groups="account.group_account_invoice"

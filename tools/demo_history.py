@@ -19,6 +19,7 @@ Customer archetypes that later features must find:
 
 import logging
 import random
+import unicodedata
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
@@ -284,7 +285,8 @@ class DemoHistory:
             country = countries[LOCALES[loc]]
             is_company = arch in ("big", "late") or self.rng.random() < 0.7
             name = fk.company() if is_company else fk.name()
-            domain_name = "".join(c for c in name.lower() if c.isalnum())[:18] or "customer"
+            ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+            domain_name = "".join(c for c in ascii_name.lower() if c.isalnum())[:18] or "customer"
             salesperson = (
                 self.rng.choice(self.key_account_users)
                 if arch == "big"
