@@ -37,7 +37,8 @@ install_odoo() {
   else
     say "ODOO_SRC is not set: cloning Odoo 18.0 from $ODOO_GIT_URL"
     rm -rf "$tmp"
-    if ! timeout 1800 git clone -q --depth 1 --branch 18.0 "$ODOO_GIT_URL" "$tmp" 2>/dev/null; then
+    if ! timeout 30 git ls-remote -q "$ODOO_GIT_URL" 18.0 >/dev/null 2>&1 \
+        || ! timeout 1800 git clone -q --depth 1 --branch 18.0 "$ODOO_GIT_URL" "$tmp" 2>/dev/null; then
       rm -rf "$tmp"
       die "Odoo 18.0 is not available and could not be cloned (no network?).
 Set ODOO_SRC to an Odoo 18.0 source tree or a git directory of one, for example:
