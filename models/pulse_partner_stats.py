@@ -54,8 +54,24 @@ FACT_COLUMNS = (
     "next_order_date",
     "rfm_window_orders",
     "rfm_window_amount",
+    "categ_ids",
+    "categ_first_dates",
+    "categ_last_dates",
+    "categ_order_counts",
+    "categ_quantities",
+    "categ_amounts",
 )
 RFM_COLUMNS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")
+
+
+def contacts_of(commercial_ids):
+    """SQL subquery: the partners (the commercial partners and their contacts) that belong to
+    these commercial partners."""
+    return SQL(
+        "(SELECT id FROM res_partner WHERE commercial_partner_id = ANY(%s) OR id = ANY(%s))",
+        list(commercial_ids),
+        list(commercial_ids),
+    )
 
 
 class PulsePartnerStats(models.Model):
@@ -63,6 +79,9 @@ class PulsePartnerStats(models.Model):
     _description = "Customer facts"
     _order = "last_order_date desc nulls last, id"
     _rec_name = "partner_id"
+    # Computed rows: no create/write user columns (each would cost a foreign-key check per
+    # row on every refresh); the refresh time is kept per company in pulse_rfm_threshold.
+    _log_access = False
 
     # (partner_id, company_id) is unique: its index serves lookups by partner
     partner_id = fields.Many2one(
@@ -141,6 +160,17 @@ class PulsePartnerStats(models.Model):
         # made the change: the queue row commits or rolls back with it.
         self.env.cr.execute(
             """
+            -- Per product category facts, sorted by amount (biggest first), as parallel
+            -- arrays on the customer's row: one row to write per customer instead of one per
+            -- category, no foreign-key check per category. pulse.partner.category.stats
+            -- unnests them for reporting.
+            ALTER TABLE pulse_partner_stats
+                ADD COLUMN IF NOT EXISTS categ_ids integer[],
+                ADD COLUMN IF NOT EXISTS categ_first_dates date[],
+                ADD COLUMN IF NOT EXISTS categ_last_dates date[],
+                ADD COLUMN IF NOT EXISTS categ_order_counts integer[],
+                ADD COLUMN IF NOT EXISTS categ_quantities numeric[],
+                ADD COLUMN IF NOT EXISTS categ_amounts numeric[];
             CREATE TABLE IF NOT EXISTS pulse_rfm_threshold (
                 company_id integer PRIMARY KEY REFERENCES res_company ON DELETE CASCADE,
                 recency date[],
@@ -215,6 +245,9 @@ class PulsePartnerStats(models.Model):
                 ON sale_order (partner_id, company_id)
                 INCLUDE (date_order, amount_untaxed, currency_rate)
                 WHERE state = 'sale';
+            CREATE INDEX IF NOT EXISTS pulse_account_payment_customer_idx
+                ON account_payment (partner_id) INCLUDE (date, company_id)
+                WHERE partner_type = 'customer' AND payment_type = 'inbound';
             CREATE INDEX IF NOT EXISTS pulse_account_move_customer_idx
                 ON account_move (commercial_partner_id, company_id)
                 WHERE state = 'posted' AND move_type IN ('out_invoice', 'out_refund');
@@ -235,13 +268,14 @@ class PulsePartnerStats(models.Model):
         restrict_pay = SQL("")
         if partner_ids is not None:
             ids = list(partner_ids)
-            restrict_so = SQL("AND cp.id = ANY(%s)", ids)
+            # by the source tables' own partner columns, so that their indexes serve
+            restrict_so = SQL("AND so.partner_id IN %s", contacts_of(ids))
             restrict_move = SQL("AND m.commercial_partner_id = ANY(%s)", ids)
-            restrict_pay = SQL("AND cp.id = ANY(%s)", ids)
+            restrict_pay = SQL("AND pay.partner_id IN %s", contacts_of(ids))
         return SQL(
             """
             WITH orders AS (
-                SELECT cp.id AS partner_id, so.company_id,
+                SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
                        MIN(so.date_order)::date AS first_order_date,
                        MAX(so.date_order)::date AS last_order_date,
                        COUNT(*) AS order_count,
@@ -250,9 +284,8 @@ class PulsePartnerStats(models.Model):
                        COUNT(*) FILTER (WHERE so.date_order >= %(since)s) AS window_orders
                   FROM sale_order so
                   JOIN res_partner p ON p.id = so.partner_id
-                  JOIN res_partner cp ON cp.id = COALESCE(p.commercial_partner_id, p.id)
                  WHERE so.state = 'sale' %(restrict_so)s
-                 GROUP BY cp.id, so.company_id
+                 GROUP BY 1, so.company_id
             ), moves AS (
                 SELECT m.commercial_partner_id AS partner_id, m.company_id,
                        SUM(m.amount_untaxed_signed) AS invoiced_amount,
@@ -273,13 +306,26 @@ class PulsePartnerStats(models.Model):
                    AND m.commercial_partner_id IS NOT NULL %(restrict_move)s
                  GROUP BY m.commercial_partner_id, m.company_id
             ), payments AS (
-                SELECT cp.id AS partner_id, pay.company_id, MAX(pay.date) AS last_payment_date
+                SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, pay.company_id,
+                       MAX(pay.date) AS last_payment_date
                   FROM account_payment pay
                   JOIN res_partner p ON p.id = pay.partner_id
-                  JOIN res_partner cp ON cp.id = COALESCE(p.commercial_partner_id, p.id)
                  WHERE pay.partner_type = 'customer' AND pay.payment_type = 'inbound'
                    AND pay.state IN ('in_process', 'paid') %(restrict_pay)s
-                 GROUP BY cp.id, pay.company_id
+                 GROUP BY 1, pay.company_id
+            ), categories AS (
+                -- one sort for all six arrays (PostgreSQL 15 would sort once per aggregate
+                -- with an ORDER BY inside it); they stay parallel whatever the order
+                SELECT partner_id, company_id,
+                       ARRAY_AGG(categ_id) AS categ_ids,
+                       ARRAY_AGG(first_date) AS categ_first_dates,
+                       ARRAY_AGG(last_date) AS categ_last_dates,
+                       ARRAY_AGG(order_count) AS categ_order_counts,
+                       ARRAY_AGG(quantity) AS categ_quantities,
+                       ARRAY_AGG(amount) AS categ_amounts
+                  FROM (%(categ_facts)s
+                        ORDER BY partner_id, company_id, amount DESC, categ_id) c
+                 GROUP BY partner_id, company_id
             ), keys AS (
                 SELECT partner_id, company_id FROM orders
                  UNION SELECT partner_id, company_id FROM moves
@@ -297,25 +343,55 @@ class PulsePartnerStats(models.Model):
                            ROUND(((o.last_order_date - o.first_order_date)::numeric
                                   / (o.order_count - 1)), 1) END AS avg_days,
                        COALESCE(o.window_orders, 0) AS window_orders,
-                       COALESCE(mv.window_invoiced, 0) AS window_invoiced
+                       COALESCE(mv.window_invoiced, 0) AS window_invoiced,
+                       ca.categ_ids, ca.categ_first_dates, ca.categ_last_dates,
+                       ca.categ_order_counts, ca.categ_quantities, ca.categ_amounts
                   FROM keys k
                   LEFT JOIN orders o USING (partner_id, company_id)
                   LEFT JOIN moves mv USING (partner_id, company_id)
                   LEFT JOIN payments pa USING (partner_id, company_id)
+                  LEFT JOIN categories ca USING (partner_id, company_id)
             )
             SELECT partner_id, company_id, first_order_date, last_order_date, order_count,
                    order_amount, invoiced_amount, invoice_count, last_invoice_date,
                    last_payment_date, amount_due, amount_overdue, oldest_overdue_date,
                    avg_days AS avg_days_between_orders,
                    (last_order_date + ROUND(avg_days)::integer) AS next_order_date,
-                   window_orders AS rfm_window_orders, window_invoiced AS rfm_window_amount
+                   window_orders AS rfm_window_orders, window_invoiced AS rfm_window_amount,
+                   categ_ids, categ_first_dates, categ_last_dates, categ_order_counts,
+                   categ_quantities, categ_amounts
               FROM facts
             """,
             since=today - timedelta(days=window),
             today=today,
             restrict_so=restrict_so,
+            categ_facts=self._category_facts_query(restrict_so),
             restrict_move=restrict_move,
             restrict_pay=restrict_pay,
+        )
+
+    @api.model
+    def _category_facts_query(self, restrict_so):
+        """SELECT of the facts per (commercial partner, company, product category)."""
+        return SQL(
+            """
+            SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
+                   pt.categ_id,
+                   MIN(so.date_order)::date AS first_date,
+                   MAX(so.date_order)::date AS last_date,
+                   COUNT(DISTINCT so.id)::integer AS order_count,
+                   SUM(sol.product_uom_qty) AS quantity,
+                   ROUND(SUM(sol.price_subtotal
+                             / COALESCE(NULLIF(so.currency_rate, 0), 1)), 2) AS amount
+              FROM sale_order so
+              JOIN sale_order_line sol ON sol.order_id = so.id
+              JOIN product_product pp ON pp.id = sol.product_id
+              JOIN product_template pt ON pt.id = pp.product_tmpl_id
+              JOIN res_partner p ON p.id = so.partner_id
+             WHERE so.state = 'sale' AND pt.categ_id IS NOT NULL %s
+             GROUP BY 1, so.company_id, pt.categ_id
+            """,
+            restrict_so,
         )
 
     @staticmethod
@@ -369,9 +445,11 @@ class PulsePartnerStats(models.Model):
             )
             restrict_delete = SQL("")
         else:
-            self._ensure_thresholds(partner_ids)
+            self._ensure_thresholds()
             thresholds = SQL("th AS (SELECT * FROM pulse_rfm_threshold),")
             restrict_delete = SQL("AND s.partner_id = ANY(%s)", partner_ids)
+        # one big hash join and sort: let it stay in memory (this transaction only)
+        cr.execute("SET LOCAL work_mem = '256MB'")
         all_cols = (*FACT_COLUMNS, *RFM_COLUMNS)
         cols = SQL(", ").join(SQL.identifier(c) for c in all_cols)
         # Compare new facts with stored ones in one hash join: only new, changed and gone
@@ -400,18 +478,14 @@ class PulsePartnerStats(models.Model):
                      WHERE s.id IS NULL OR n.partner_id IS NULL
                         OR (%(stored_cols)s) IS DISTINCT FROM (%(new_cols)s)
                 ), inserted AS (
-                    INSERT INTO pulse_partner_stats AS s (partner_id, company_id, %(cols)s,
-                           create_uid, write_uid, create_date, write_date)
-                    SELECT partner_id, company_id, %(fact_cols)s, r, f, m, rfm_segment,
-                           %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+                    INSERT INTO pulse_partner_stats AS s (partner_id, company_id, %(cols)s)
+                    SELECT partner_id, company_id, %(fact_cols)s, r, f, m, rfm_segment
                       FROM changes WHERE stats_id IS NULL
-                    ON CONFLICT (partner_id, company_id) DO UPDATE
-                       SET %(excluded)s, write_date = EXCLUDED.write_date
+                    ON CONFLICT (partner_id, company_id) DO UPDATE SET %(excluded)s
                     RETURNING 1
                 ), updated AS (
                     UPDATE pulse_partner_stats s
-                       SET %(from_changes)s, write_uid = %(uid)s,
-                           write_date = now() AT TIME ZONE 'UTC'
+                       SET %(from_changes)s
                       FROM changes c
                      WHERE s.id = c.stats_id AND c.partner_id IS NOT NULL
                     RETURNING 1
@@ -446,18 +520,16 @@ class PulsePartnerStats(models.Model):
                         all_cols, (*FACT_COLUMNS, "r", "f", "m", "rfm_segment"), strict=True
                     )
                 ),
-                uid=self.env.uid,
                 restrict_delete=restrict_delete,
             )
         )
         upserted, deleted = cr.fetchone()
         self.invalidate_model()
-        self.env["pulse.partner.category.stats"]._refresh(None if full else partner_ids)
         return upserted, deleted
 
-    def _ensure_thresholds(self, partner_ids):
-        """Companies of these partners' facts that have no RFM thresholds yet get them from
-        the stored facts (a company's very first customers, before any full refresh)."""
+    def _ensure_thresholds(self):
+        """Companies without RFM thresholds yet (no full refresh so far) get them from the
+        facts already stored, so that their first customers are scored at once."""
         self.env.cr.execute(
             """
             INSERT INTO pulse_rfm_threshold (company_id, recency, frequency, monetary,
@@ -471,16 +543,10 @@ class PulsePartnerStats(models.Model):
                        ORDER BY rfm_window_amount) FILTER (WHERE rfm_window_amount > 0),
                    now() AT TIME ZONE 'UTC'
               FROM pulse_partner_stats
-             WHERE company_id IN (
-                    SELECT so.company_id FROM sale_order so
-                      JOIN res_partner p ON p.id = so.partner_id
-                     WHERE COALESCE(p.commercial_partner_id, p.id) = ANY(%s)
-                    UNION SELECT company_id FROM account_move
-                     WHERE commercial_partner_id = ANY(%s))
-               AND company_id NOT IN (SELECT company_id FROM pulse_rfm_threshold)
+             WHERE company_id IN (SELECT id FROM res_company
+                                   WHERE id NOT IN (SELECT company_id FROM pulse_rfm_threshold))
              GROUP BY company_id
-            """,
-            [partner_ids, partner_ids],
+            """
         )
 
     @api.model

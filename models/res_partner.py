@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .pulse_partner_stats import RFM_SEGMENTS
 
@@ -102,22 +103,23 @@ class ResPartner(models.Model):
 
     @api.depends_context("company")
     def _compute_pulse_categories(self):
-        rows = (
-            self.env["pulse.partner.category.stats"]
+        stats = (
+            self.env["pulse.partner.stats"]
             .sudo()
             .search(
                 [
                     ("partner_id", "in", self.commercial_partner_id.ids),
                     ("company_id", "=", self.env.company.id),
-                ],
-                order="amount desc",
+                ]
             )
-        )  # sudo: category names and order only, no amount is shown
-        by_partner = {}
-        for row in rows:
-            by_partner.setdefault(row.partner_id.id, []).append(row.categ_id.id)
+        )  # sudo: category names and their order only, no amount is shown
+        self.env.cr.execute(
+            "SELECT partner_id, categ_ids FROM pulse_partner_stats WHERE id = ANY(%s)",
+            [stats.ids],
+        )
+        by_partner = dict(self.env.cr.fetchall())
         for partner in self:
-            partner.pulse_category_ids = by_partner.get(partner.commercial_partner_id.id, [])
+            partner.pulse_category_ids = by_partner.get(partner.commercial_partner_id.id) or []
 
     def _search_pulse_category_ids(self, operator, value):
         if operator not in ("in", "=", "child_of"):
@@ -126,12 +128,18 @@ class ResPartner(models.Model):
             value = [value]
         if operator == "child_of":
             value = self.env["product.category"].search([("id", "child_of", value)]).ids
-        rows = (
-            self.env["pulse.partner.category.stats"]
-            .sudo()
-            ._search([("categ_id", "in", value), ("company_id", "=", self.env.company.id)])
-        )
-        return [("commercial_partner_id", "in", rows.subselect("partner_id"))]
+        return [
+            (
+                "commercial_partner_id",
+                "in",
+                SQL(
+                    "(SELECT partner_id FROM pulse_partner_stats"
+                    " WHERE company_id = %s AND categ_ids && %s::integer[])",
+                    self.env.company.id,
+                    list(value),
+                ),
+            )
+        ]
 
     def _search_pulse_fact(self, fact, operator, value):
         """Partners (contacts included) whose commercial partner's current-company fact
