@@ -61,6 +61,7 @@ FACT_COLUMNS = (
     "categ_quantities",
     "categ_amounts",
 )
+REFRESH_LOCK = 0x70756C7365  # advisory lock key ("pulse")
 RFM_COLUMNS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")
 
 
@@ -552,6 +553,8 @@ class PulsePartnerStats(models.Model):
     @api.model
     def _refresh_all(self):
         """Full refresh (nightly cron, manager button)."""
+        # one refresh at a time: two writing the same rows in different orders could deadlock
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
         self.env.cr.execute("DELETE FROM pulse_stats_queue")
         upserted, deleted = self._refresh()
         _logger.info("customer facts: full refresh, %d rows written, %d dropped", upserted, deleted)
@@ -564,6 +567,9 @@ class PulsePartnerStats(models.Model):
         waits on this one; they are deleted in the transaction that refreshes them."""
         cr = self.env.cr
         self.env.flush_all()  # pending ORM writes fire the queue triggers
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s)", [REFRESH_LOCK])
+        if not cr.fetchone()[0]:
+            return 0  # a full refresh is running: the queue waits for the next run
         cr.execute(
             """
             DELETE FROM pulse_stats_queue q
@@ -583,7 +589,14 @@ class PulsePartnerStats(models.Model):
             [list(partner_ids)],
         )
         partner_ids |= {r[0] for r in cr.fetchall()}
-        self._refresh(partner_ids)
+        try:
+            self._refresh(partner_ids)
+        except Exception:
+            # the transaction rolls back, queue rows included: the next run retries them
+            _logger.exception(
+                "customer facts: refreshing partners %s failed", sorted(partner_ids)[:100]
+            )
+            raise
         return len(partner_ids)
 
     @api.model

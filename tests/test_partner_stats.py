@@ -1,10 +1,13 @@
 from datetime import date
+from unittest.mock import patch
 
+import psycopg2
 from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from .common import PulseFactsCase
 
@@ -264,6 +267,18 @@ class TestPartnerStats(PulseFactsCase):
         with self.assertRaises(ZeroDivisionError), self.env.cr.savepoint():
             self.Stats._refresh_queue()
             raise ZeroDivisionError  # a failure after the queue rows were claimed
+        self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
+        self.assertEqual(self.env.cr.fetchone()[0], queued)
+        # a refresh that fails is logged with the partners involved, queue kept
+        logger = "odoo.addons.customer_pulse.models.pulse_partner_stats"
+        with (
+            patch.object(type(self.Stats), "_facts_query", return_value=SQL("SELECT 1/0")),
+            self.assertLogs(logger, level="ERROR") as logs,
+            self.assertRaises(psycopg2.Error),
+            self.env.cr.savepoint(),
+        ):
+            self.Stats._refresh_queue()
+        self.assertIn(str(self.customer.id), logs.output[0])
         self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
         self.assertEqual(self.env.cr.fetchone()[0], queued)
 
