@@ -24,6 +24,23 @@ class TestPartnerStats(PulseFactsCase):
         self.Stats._refresh_all()
         self.Stats._refresh_queue()  # nothing queued: nothing to do, no crash
 
+    def test_archived_records_and_missing_rate(self):
+        """Archived customers and products keep their history; an order whose currency had
+        no rate (currency_rate 0 or empty) counts at face value instead of crashing."""
+        order = self.make_order(self.customer, "2026-02-01", price=120)
+        self.product.active = False
+        self.customer.active = False
+        other = self.make_order(self.env["res.partner"].create({"name": "No rate"}), "2026-02-02")
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE sale_order SET currency_rate = NULL WHERE id = %s", [other.id])
+        self.env.cr.execute(
+            "INSERT INTO pulse_stats_queue (partner_id) VALUES (%s)", [other.partner_id.id]
+        )
+        self.refresh_incremental_and_check_full()
+        self.assertEqual(self.facts(self.customer).order_amount, 120.0)
+        self.assertEqual(self.facts(other.partner_id).order_amount, 100.0)
+        self.assertTrue(order.exists())
+
     def test_orders_across_three_years(self):
         customer = self.customer
         self.make_order(customer, "2024-01-10", price=200)
