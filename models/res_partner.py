@@ -18,6 +18,15 @@ PULSE_FIELDS = {
 }
 
 
+def _fact_searcher(fact):
+    """The search method of a partner field that shows the customer fact `fact`."""
+
+    def search(self, operator, value):
+        return self._search_pulse_fact(fact, operator, value)
+
+    return search
+
+
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
@@ -151,23 +160,12 @@ class ResPartner(models.Model):
         )
         return [("commercial_partner_id", "in", stats.subselect("partner_id"))]
 
-    def _search_pulse_last_order_date(self, operator, value):
-        return self._search_pulse_fact("last_order_date", operator, value)
-
-    def _search_pulse_order_count(self, operator, value):
-        return self._search_pulse_fact("order_count", operator, value)
-
-    def _search_pulse_next_order_date(self, operator, value):
-        return self._search_pulse_fact("next_order_date", operator, value)
-
-    def _search_pulse_rfm_segment(self, operator, value):
-        return self._search_pulse_fact("rfm_segment", operator, value)
-
-    def _search_pulse_amount_due(self, operator, value):
-        return self._search_pulse_fact("amount_due", operator, value)
-
-    def _search_pulse_amount_overdue(self, operator, value):
-        return self._search_pulse_fact("amount_overdue", operator, value)
+    _search_pulse_last_order_date = _fact_searcher("last_order_date")
+    _search_pulse_order_count = _fact_searcher("order_count")
+    _search_pulse_next_order_date = _fact_searcher("next_order_date")
+    _search_pulse_rfm_segment = _fact_searcher("rfm_segment")
+    _search_pulse_amount_due = _fact_searcher("amount_due")
+    _search_pulse_amount_overdue = _fact_searcher("amount_overdue")
 
     def action_pulse_orders(self):
         action = self.env["ir.actions.actions"]._for_xml_id("sale.action_orders")
