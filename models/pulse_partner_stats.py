@@ -426,10 +426,10 @@ class PulsePartnerStats(models.Model):
                     SELECT company_id,
                            PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
                                ORDER BY last_order_date) AS recency,
-                           PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                           PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
                                ORDER BY rfm_window_orders)
                                FILTER (WHERE rfm_window_orders > 0) AS frequency,
-                           PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                           PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
                                ORDER BY rfm_window_amount)
                                FILTER (WHERE rfm_window_amount > 0) AS monetary
                       FROM facts GROUP BY company_id
@@ -467,9 +467,9 @@ class PulsePartnerStats(models.Model):
                     SELECT x.*, %(segment)s AS rfm_segment
                       FROM (SELECT f.*,
                                    %(r)s AS r,
-                                   CASE WHEN f.rfm_window_orders > 0 THEN 1 + %(f)s
+                                   CASE WHEN f.rfm_window_orders > 0 THEN %(f)s
                                         ELSE 1 END AS f,
-                                   CASE WHEN f.rfm_window_amount > 0 THEN 1 + %(m)s
+                                   CASE WHEN f.rfm_window_amount > 0 THEN %(m)s
                                         ELSE 1 END AS m
                               FROM facts f LEFT JOIN th ON th.company_id = f.company_id) x
                 ), stored AS (
@@ -505,8 +505,8 @@ class PulsePartnerStats(models.Model):
                 facts=self._facts_query(partner_ids if not full else None),
                 thresholds=thresholds,
                 r=self._score_sql(SQL("f.last_order_date"), SQL("th.recency"), 4),
-                f=self._score_sql(SQL("f.rfm_window_orders"), SQL("th.frequency"), 3),
-                m=self._score_sql(SQL("f.rfm_window_amount"), SQL("th.monetary"), 3),
+                f=self._score_sql(SQL("f.rfm_window_orders"), SQL("th.frequency"), 4),
+                m=self._score_sql(SQL("f.rfm_window_amount"), SQL("th.monetary"), 4),
                 segment=RFM_SEGMENT_SQL,
                 cols=cols,
                 fact_cols=SQL(", ").join(SQL.identifier(c) for c in FACT_COLUMNS),
@@ -541,9 +541,9 @@ class PulsePartnerStats(models.Model):
             SELECT company_id,
                    PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
                        ORDER BY last_order_date),
-                   PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                   PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
                        ORDER BY rfm_window_orders) FILTER (WHERE rfm_window_orders > 0),
-                   PERCENTILE_DISC(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (
+                   PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
                        ORDER BY rfm_window_amount) FILTER (WHERE rfm_window_amount > 0),
                    now() AT TIME ZONE 'UTC'
               FROM pulse_partner_stats

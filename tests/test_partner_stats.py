@@ -244,8 +244,8 @@ class TestPartnerStats(PulseFactsCase):
         self.Stats._refresh_queue()
         facts = self.facts(newcomer)
         self.assertEqual(facts.rfm_recency, 5)  # newer than every stored threshold
-        self.assertEqual(facts.rfm_frequency, 2)  # one order in the window: lowest quartile
-        self.assertEqual(facts.rfm_segment, "potential_loyalist")
+        self.assertEqual(facts.rfm_frequency, 1)  # one order in the window: lowest quintile
+        self.assertEqual(facts.rfm_segment, "new")
 
     def test_category_facts(self):
         other_categ = self.env["product.category"].create({"name": "Other goods"})
