@@ -66,12 +66,18 @@ RFM_COLUMNS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")
 
 
 def contacts_of(cr, commercial_ids):
-    """The partners (these commercial partners and their contacts) whose documents count for
-    these commercial partners, as a list for `= ANY(%s)`: an index scan on the source
-    tables' partner columns, where a subquery with an OR would scan every partner."""
+    """The partners whose documents count for these commercial partners (themselves and
+    their contacts), as (contact ids, their commercial partner ids): restricting the source
+    tables by `partner_id = ANY(contact ids)` uses their indexes, and the pairs replace a
+    join with every partner."""
     ids = list(commercial_ids)
-    cr.execute("SELECT id FROM res_partner WHERE commercial_partner_id = ANY(%s)", [ids])
-    return sorted({r[0] for r in cr.fetchall()} | set(ids))
+    cr.execute(
+        "SELECT id, COALESCE(commercial_partner_id, id) FROM res_partner"
+        " WHERE commercial_partner_id = ANY(%s) OR id = ANY(%s)",
+        [ids, ids],
+    )
+    pairs = sorted(cr.fetchall())
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 class PulsePartnerStats(models.Model):
@@ -274,12 +280,18 @@ class PulsePartnerStats(models.Model):
             or 365
         )
         restrict_so = SQL("")
+        partners = SQL("res_partner")
         restrict_move = SQL("")
         restrict_pay = SQL("")
         if partner_ids is not None:
             ids = list(partner_ids)
             # by the source tables' own partner columns, so that their indexes serve
-            contacts = contacts_of(self.env.cr, ids)
+            contacts, commercials = contacts_of(self.env.cr, ids)
+            partners = SQL(
+                "(SELECT UNNEST(%s::integer[]) AS id, UNNEST(%s::integer[]) AS commercial_partner_id)",
+                contacts,
+                commercials,
+            )
             restrict_so = SQL("AND so.partner_id = ANY(%s)", contacts)
             restrict_move = SQL("AND m.commercial_partner_id = ANY(%s)", ids)
             restrict_pay = SQL("AND pay.partner_id = ANY(%s)", contacts)
@@ -294,7 +306,7 @@ class PulsePartnerStats(models.Model):
                            AS order_amount,
                        COUNT(*) FILTER (WHERE so.date_order >= %(since)s) AS window_orders
                   FROM sale_order so
-                  JOIN res_partner p ON p.id = so.partner_id
+                  JOIN %(partners)s p ON p.id = so.partner_id
                  WHERE so.state = 'sale' %(restrict_so)s
                  GROUP BY 1, so.company_id
             ), moves AS (
@@ -320,7 +332,7 @@ class PulsePartnerStats(models.Model):
                 SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, pay.company_id,
                        MAX(pay.date) AS last_payment_date
                   FROM account_payment pay
-                  JOIN res_partner p ON p.id = pay.partner_id
+                  JOIN %(partners)s p ON p.id = pay.partner_id
                  WHERE pay.partner_type = 'customer' AND pay.payment_type = 'inbound'
                    AND pay.state IN ('in_process', 'paid') %(restrict_pay)s
                  GROUP BY 1, pay.company_id
@@ -376,13 +388,14 @@ class PulsePartnerStats(models.Model):
             since=today - timedelta(days=window),
             today=today,
             restrict_so=restrict_so,
-            categ_facts=self._category_facts_query(restrict_so),
+            partners=partners,
+            categ_facts=self._category_facts_query(restrict_so, partners),
             restrict_move=restrict_move,
             restrict_pay=restrict_pay,
         )
 
     @api.model
-    def _category_facts_query(self, restrict_so):
+    def _category_facts_query(self, restrict_so, partners):
         """SELECT of the facts per (commercial partner, company, product category)."""
         return SQL(
             """
@@ -398,10 +411,11 @@ class PulsePartnerStats(models.Model):
               JOIN sale_order_line sol ON sol.order_id = so.id
               JOIN product_product pp ON pp.id = sol.product_id
               JOIN product_template pt ON pt.id = pp.product_tmpl_id
-              JOIN res_partner p ON p.id = so.partner_id
+              JOIN %s p ON p.id = so.partner_id
              WHERE so.state = 'sale' AND pt.categ_id IS NOT NULL %s
              GROUP BY 1, so.company_id, pt.categ_id
             """,
+            partners,
             restrict_so,
         )
 
@@ -485,12 +499,12 @@ class PulsePartnerStats(models.Model):
                     UPDATE pulse_partner_stats s
                        SET %(from_changes)s
                       FROM changes c
-                     WHERE s.id = c.stats_id AND c.partner_id IS NOT NULL
+                     WHERE s.id = c.stats_id AND c.partner_id IS NOT NULL %(restrict_delete)s
                     RETURNING 1
                 ), deleted AS (
                     DELETE FROM pulse_partner_stats s
                      USING changes c
-                     WHERE s.id = c.stats_id AND c.partner_id IS NULL
+                     WHERE s.id = c.stats_id AND c.partner_id IS NULL %(restrict_delete)s
                     RETURNING 1
                 )
                 SELECT (SELECT COUNT(*) FROM inserted) + (SELECT COUNT(*) FROM updated),
