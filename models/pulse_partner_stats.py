@@ -288,7 +288,8 @@ class PulsePartnerStats(models.Model):
             # by the source tables' own partner columns, so that their indexes serve
             contacts, commercials = contacts_of(self.env.cr, ids)
             partners = SQL(
-                "(SELECT UNNEST(%s::integer[]) AS id, UNNEST(%s::integer[]) AS commercial_partner_id)",
+                "(SELECT UNNEST(%s::integer[]) AS id,"
+                " UNNEST(%s::integer[]) AS commercial_partner_id)",
                 contacts,
                 commercials,
             )
