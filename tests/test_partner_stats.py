@@ -80,6 +80,25 @@ class TestPartnerStats(PulseFactsCase):
         self.assertAlmostEqual(facts.amount_overdue, 600.0)
         self.assertEqual(facts.oldest_overdue_date, date(2026, 3, 1))
 
+    def test_unreconcile_payment_and_cancel_invoice(self):
+        order = self.make_order(self.customer, "2026-05-01", price=400)
+        invoice = self.make_invoice(order, "2026-05-01")
+        self.pay(invoice, "2026-05-03")
+        self.refresh_incremental_and_check_full()
+        self.assertAlmostEqual(self.facts(self.customer).amount_due, 0.0)
+        self.assertEqual(self.facts(self.customer).last_payment_date, date(2026, 5, 3))
+        invoice.line_ids.remove_move_reconcile()  # the payment was booked to the wrong invoice
+        self.refresh_incremental_and_check_full()
+        self.assertAlmostEqual(self.facts(self.customer).amount_due, 400.0)
+        self.assertAlmostEqual(self.facts(self.customer).amount_overdue, 400.0)
+        invoice.button_draft()
+        invoice.button_cancel()
+        self.refresh_incremental_and_check_full()
+        facts = self.facts(self.customer)
+        self.assertAlmostEqual(facts.invoiced_amount, 0.0)
+        self.assertEqual(facts.invoice_count, 0)
+        self.assertEqual(facts.order_count, 1)
+
     def test_refund_left_open_is_a_credit(self):
         order = self.make_order(self.customer, "2026-04-01", price=300)
         invoice = self.make_invoice(order, "2026-04-01")
