@@ -23,6 +23,8 @@
         "views/pulse_partner_stats_views.xml",
         "views/pulse_partner_category_stats_views.xml",
         "views/res_partner_views.xml",
+        "views/sale_order_views.xml",
+        "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
         "views/customer_pulse_menus.xml",
     ],

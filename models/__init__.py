@@ -2,3 +2,5 @@ from . import pulse_partner_stats
 from . import pulse_partner_category_stats
 from . import res_config_settings
 from . import res_partner
+from . import sale_order
+from . import account_move

@@ -14,6 +14,7 @@ PULSE_FIELDS = {
     "pulse_last_payment_date": "last_payment_date",
     "pulse_amount_due": "amount_due",
     "pulse_amount_overdue": "amount_overdue",
+    "pulse_oldest_overdue_date": "oldest_overdue_date",
     "pulse_window_amount": "rfm_window_amount",
 }
 
@@ -69,6 +70,11 @@ class ResPartner(models.Model):
         compute="_compute_pulse_stats",
         search="_search_pulse_amount_overdue",
         currency_field="pulse_currency_id",
+        groups="account.group_account_invoice",
+    )
+    pulse_oldest_overdue_date = fields.Date(
+        "Oldest overdue due date",
+        compute="_compute_pulse_stats",
         groups="account.group_account_invoice",
     )
     pulse_window_amount = fields.Monetary(

@@ -337,6 +337,18 @@ class TestPartnerStatsAccess(PulseFactsCase):
         with self.assertRaises(AccessError):
             rows.write({"order_count": 5})
 
+    def test_order_and_invoice_show_the_customer_pulse(self):
+        order = self.env["sale.order"].search([("partner_id", "=", self.customer.id)], limit=1)
+        invoice = order.invoice_ids
+        self.assertEqual(order.with_user(self.pulse_user).pulse_days_since_last_order, 14)
+        self.assertTrue(order.with_user(self.pulse_user).pulse_rfm_segment)
+        self.assertAlmostEqual(invoice.with_user(self.pulse_accountant).pulse_amount_overdue, 100.0)
+        self.assertEqual(
+            invoice.with_user(self.pulse_accountant).pulse_oldest_overdue_date, date(2026, 6, 1)
+        )
+        with self.assertRaises(AccessError):
+            order.with_user(self.pulse_user).read(["pulse_amount_overdue"])
+
     def test_accountant_sees_amounts(self):
         rows = self.Stats.with_user(self.pulse_accountant).search(
             [("partner_id", "=", self.customer.id)]

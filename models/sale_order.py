@@ -1,0 +1,23 @@
+from odoo import fields, models
+
+
+class SaleOrder(models.Model):
+    _inherit = "sale.order"
+
+    # The customer's facts (current company), for the pulse strip on the order form.
+    pulse_rfm_segment = fields.Selection(
+        related="partner_id.pulse_rfm_segment", string="Customer RFM segment"
+    )
+    pulse_days_since_last_order = fields.Integer(
+        related="partner_id.pulse_days_since_last_order", string="Days since customer's last order"
+    )
+    pulse_next_order_date = fields.Date(
+        related="partner_id.pulse_next_order_date", string="Customer's expected next order"
+    )
+    pulse_currency_id = fields.Many2one(related="partner_id.pulse_currency_id")
+    pulse_amount_overdue = fields.Monetary(
+        related="partner_id.pulse_amount_overdue",
+        string="Customer overdue",
+        currency_field="pulse_currency_id",
+        groups="account.group_account_invoice",
+    )
