@@ -37,7 +37,9 @@ class ResPartner(models.Model):
     pulse_last_order_date = fields.Date(
         "Last order", compute="_compute_pulse_stats", search="_search_pulse_last_order_date"
     )
-    pulse_first_order_date = fields.Date("First order", compute="_compute_pulse_stats")
+    pulse_first_order_date = fields.Date(
+        "First order", compute="_compute_pulse_stats", search="_search_pulse_first_order_date"
+    )
     pulse_order_count = fields.Integer(
         "Confirmed orders", compute="_compute_pulse_stats", search="_search_pulse_order_count"
     )
@@ -84,6 +86,13 @@ class ResPartner(models.Model):
         groups="account.group_account_invoice",
     )
     pulse_currency_id = fields.Many2one("res.currency", compute="_compute_pulse_stats")
+    pulse_segment_ids = fields.Many2many(
+        "pulse.segment",
+        string="Segments",
+        compute="_compute_pulse_segment_ids",
+        search="_search_pulse_segment_ids",
+        help="Segments the customer is a member of now.",
+    )
     pulse_category_ids = fields.Many2many(
         "product.category",
         string="Categories bought",
@@ -156,6 +165,24 @@ class ResPartner(models.Model):
             )
         ]
 
+    def _compute_pulse_segment_ids(self):
+        members = self.env["pulse.segment.member"].search(
+            [("partner_id", "in", self.commercial_partner_id.ids), ("date_left", "=", False)]
+        )
+        by_partner = {}
+        for member in members:
+            by_partner.setdefault(member.partner_id.id, []).append(member.segment_id.id)
+        for partner in self:
+            partner.pulse_segment_ids = by_partner.get(partner.commercial_partner_id.id, [])
+
+    def _search_pulse_segment_ids(self, operator, value):
+        if operator not in ("in", "="):
+            return NotImplemented
+        members = self.env["pulse.segment.member"]._search(
+            [("segment_id", operator, value), ("date_left", "=", False)]
+        )
+        return [("commercial_partner_id", "in", members.subselect("partner_id"))]
+
     def _search_pulse_fact(self, fact, operator, value):
         """Partners (contacts included) whose commercial partner's current-company fact
         matches: one SQL subquery, no Python loop."""
@@ -168,6 +195,7 @@ class ResPartner(models.Model):
 
     _search_pulse_last_order_date = _fact_searcher("last_order_date")
     _search_pulse_order_count = _fact_searcher("order_count")
+    _search_pulse_first_order_date = _fact_searcher("first_order_date")
     _search_pulse_next_order_date = _fact_searcher("next_order_date")
     _search_pulse_rfm_segment = _fact_searcher("rfm_segment")
     _search_pulse_amount_due = _fact_searcher("amount_due")

@@ -1,4 +1,5 @@
 from . import test_security
 from . import test_demo_history
 from . import test_partner_stats
+from . import test_segments
 from . import test_tours
