@@ -40,7 +40,8 @@ class PulseSegment(models.Model):
         "Filter",
         default="[]",
         tracking=True,
-        help="Customers whose contact record matches this filter are members. It may use "
+        help="Customers (companies and individuals) whose record, or one of whose contacts' "
+        "records, matches this filter are members. It may use "
         "every customer fact (last order, rhythm, RFM segment, amounts due), categories "
         "bought, tags, country, salesperson and any field of the contact. Dates can be "
         "relative: context_today() - relativedelta(days=365).",
@@ -110,21 +111,27 @@ class PulseSegment(models.Model):
         return domain
 
     def _partner_query(self):
-        """SQL selecting the ids of the partners the segment's filter matches, built by the
-        ORM's own query builder in the segment's company, as the superuser (membership
-        does not depend on who presses Refresh)."""
+        """SQL selecting the customers (commercial partners) whose contact records match the
+        segment's filter: a contact that matches brings in its company. Built by the ORM's
+        own query builder in the segment's company, as the superuser (membership does not
+        depend on who presses Refresh)."""
         self.ensure_one()
         partners = self.env["res.partner"].sudo().with_company(self.company_id)
         query = partners._search(self._eval_domain())
         query.order = None
-        return query.select(SQL.identifier(query.table, "id"))
+        return SQL(
+            "SELECT DISTINCT COALESCE(p.commercial_partner_id, p.id) AS id"
+            " FROM res_partner p WHERE p.id IN %s",
+            query.subselect(),
+        )
 
     def _target_sql(self):
         self.ensure_one()
         if self.kind == "static":
             return SQL(
-                "SELECT partner_id AS id FROM pulse_segment_static_partner_rel"
-                " WHERE segment_id = %s",
+                "SELECT DISTINCT COALESCE(p.commercial_partner_id, p.id) AS id"
+                " FROM pulse_segment_static_partner_rel r"
+                " JOIN res_partner p ON p.id = r.partner_id WHERE r.segment_id = %s",
                 self.id,
             )
         return self._partner_query()
