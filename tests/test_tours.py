@@ -27,6 +27,18 @@ class TestTours(HttpCase):
         )
         order.action_confirm()
         order._create_invoices().action_post()
+        lapsed = cls.env["res.partner"].create({"name": "Lapsed Tour Customer"})
+        old = cls.env["sale.order"].create(
+            {"partner_id": lapsed.id, "order_line": [(0, 0, {"product_id": product.id})]}
+        )
+        old.action_confirm()
+        old.date_order = "2020-01-01 10:00:00"
+        new_test_user(
+            cls.env,
+            login="tour_pulse_marketer",
+            password="tour_pulse_marketer",
+            groups="base.group_user,customer_pulse.group_pulse_marketer",
+        )
         cls.env["pulse.partner.stats"]._refresh_all()
 
     def test_open_app(self):
@@ -36,3 +48,7 @@ class TestTours(HttpCase):
     def test_pulse_card_to_invoices(self):
         """An accountant opens a customer's pulse card and clicks through to its invoices."""
         self.start_tour("/odoo", "customer_pulse_card", login="tour_pulse_accountant")
+
+    def test_segment_refresh_and_members(self):
+        """A marketer refreshes a shipped segment and opens its members."""
+        self.start_tour("/odoo", "customer_pulse_segment", login="tour_pulse_marketer")
