@@ -35,14 +35,14 @@ def simulate_day(cr, share=0.01):
         INSERT INTO sale_order (name, partner_id, partner_invoice_id, partner_shipping_id,
                company_id, date_order, state, amount_untaxed, amount_total, currency_id,
                currency_rate, create_date, write_date, create_uid, write_uid)
-        SELECT 'DAY' || partner_id, partner_id, partner_id, partner_id, c.id,
+        SELECT 'DAY' || partner_id || '-' || floor(random() * 1e9)::bigint, partner_id, partner_id, partner_id, c.id,
                now() AT TIME ZONE 'UTC', 'sale', 100, 120, c.currency_id, 1, now(), now(), 1, 1
           FROM bench_day, (SELECT id, currency_id FROM res_company ORDER BY id LIMIT 1) c;
         INSERT INTO account_move (name, move_type, state, partner_id, commercial_partner_id,
                company_id, journal_id, currency_id, date, invoice_date, invoice_date_due,
                amount_untaxed_signed, amount_total_signed, amount_residual_signed,
                payment_state, auto_post, create_date, write_date)
-        SELECT 'DAYINV' || partner_id, 'out_invoice', 'posted', partner_id, partner_id, c.id,
+        SELECT 'DAYINV' || partner_id || '-' || floor(random() * 1e9)::bigint, 'out_invoice', 'posted', partner_id, partner_id, c.id,
                (SELECT id FROM account_journal WHERE type = 'sale' ORDER BY id LIMIT 1),
                c.currency_id, current_date, current_date, current_date + 30, 100, 120, 120,
                'not_paid', 'no', now(), now()
@@ -93,6 +93,72 @@ def orm_baseline(env, sample):
         env.invalidate_all()
 
 
+LAPSED = (
+    "[('pulse_last_order_date', '<', "
+    "(context_today() - relativedelta(days=365)).strftime('%Y-%m-%d'))]"
+)
+
+
+def naive_segment_refresh(env, segment):
+    """The naive way: search the domain through the ORM, compare id sets in Python, write the
+    memberships through the ORM."""
+    Member = env["pulse.segment.member"]
+    now = date.today()
+    matched = set(env["res.partner"].search(segment._eval_domain()).commercial_partner_id.ids)
+    open_members = Member.search([("segment_id", "=", segment.id), ("date_left", "=", False)])
+    current = {m.partner_id.id: m for m in open_members}
+    for pid, member in current.items():
+        if pid not in matched:
+            member.write({"date_left": now})
+    Member.create(
+        [
+            {
+                "segment_id": segment.id,
+                "partner_id": pid,
+                "company_id": segment.company_id.id,
+                "date_entered": now,
+            }
+            for pid in matched - current.keys()
+        ]
+    )
+    env.flush_all()
+
+
+def bench_segments(env, Stats):
+    """Segments over the facts: first refresh of "no purchase for over a year" and of an RFM
+    segment, the enter/leave diff after one more simulated day, and the naive way."""
+    cr = env.cr
+    Segment = env["pulse.segment"]
+    lapsed = Segment.create({"name": "bench lapsed", "domain": LAPSED})
+    champions = Segment.create(
+        {"name": "bench champions", "domain": "[('pulse_rfm_segment', '=', 'champions')]"}
+    )
+    cr.commit()
+    lapsed_s, _ = timed(lambda: (lapsed._refresh_members(), cr.commit()))
+    champions_s, _ = timed(lambda: (champions._refresh_members(), cr.commit()))
+    members = {"lapsed": lapsed.member_count, "champions": champions.member_count}
+    # one more day: 1% of customers buy, the facts follow, then the diff
+    cr.execute("DROP TABLE IF EXISTS bench_day")
+    simulate_day(cr)
+    cr.commit()
+    while Stats._refresh_queue():
+        cr.commit()
+    cr.commit()
+    diff_s, changes = timed(lambda: lapsed._refresh_members()[lapsed])
+    cr.commit()
+    naive = Segment.create({"name": "bench lapsed naive", "domain": LAPSED})
+    cr.commit()
+    naive_s, _ = timed(lambda: (naive_segment_refresh(env, naive), cr.commit()))
+    return {
+        "lapsed_refresh_s": round(lapsed_s, 2),
+        "rfm_refresh_s": round(champions_s, 2),
+        "diff_after_day_s": round(diff_s, 2),
+        "diff_entered_left": list(changes),
+        "naive_lapsed_refresh_s": round(naive_s, 2),
+        "members": members,
+    }
+
+
 def main(dbname, scale, out):
     with environment(dbname) as env:
         cr = env.cr
@@ -133,6 +199,7 @@ def main(dbname, scale, out):
         customers = rows(cr, "res_partner")
         sample_s, _ = timed(lambda: orm_baseline(env, sample))
         orm_s = sample_s / len(sample) * stats_rows
+        segments = bench_segments(env, Stats)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result = {
             "full_s": round(full_s, 2),
@@ -152,6 +219,7 @@ def main(dbname, scale, out):
             "stats_rows": stats_rows,
             "category_rows": rows(cr, "pulse_partner_category_stats"),
             "order_lines": rows(cr, "sale_order_line"),
+            "segments": segments,
             "measured_on": date.today().isoformat(),
             "machine": f"{os.cpu_count()} cores, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
@@ -194,6 +262,25 @@ def print_table(scale, r):
     for label, secs, note in lines:
         print(f"  {label:<52} {secs:>10.2f} s   {note}")
     print(f"  {'peak RSS of the Odoo process':<52} {r['peak_rss_mb']:>10.1f} MB")
+    sg = r["segments"]
+    print(
+        f"Segments ({sg['members']['lapsed']:,} lapsed, {sg['members']['champions']:,} champions)"
+    )
+    for label, secs, note in (
+        ("refresh 'no purchase for over a year'", sg["lapsed_refresh_s"], ""),
+        ("refresh RFM 'champions'", sg["rfm_refresh_s"], ""),
+        (
+            "enter/leave diff after one more day",
+            sg["diff_after_day_s"],
+            "entered/left " + "/".join(map(str, sg["diff_entered_left"])),
+        ),
+        (
+            "naive: ORM search + Python sets + ORM writes",
+            sg["naive_lapsed_refresh_s"],
+            f"SQL refresh is {sg['naive_lapsed_refresh_s'] / sg['lapsed_refresh_s']:.0f}x faster",
+        ),
+    ):
+        print(f"  {label:<52} {secs:>10.2f} s   {note}")
 
 
 if __name__ == "__main__":
