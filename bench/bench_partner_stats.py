@@ -35,14 +35,16 @@ def simulate_day(cr, share=0.01):
         INSERT INTO sale_order (name, partner_id, partner_invoice_id, partner_shipping_id,
                company_id, date_order, state, amount_untaxed, amount_total, currency_id,
                currency_rate, create_date, write_date, create_uid, write_uid)
-        SELECT 'DAY' || partner_id || '-' || floor(random() * 1e9)::bigint, partner_id, partner_id, partner_id, c.id,
+        SELECT 'DAY' || partner_id || '-' || floor(random() * 1e9)::bigint,
+               partner_id, partner_id, partner_id, c.id,
                now() AT TIME ZONE 'UTC', 'sale', 100, 120, c.currency_id, 1, now(), now(), 1, 1
           FROM bench_day, (SELECT id, currency_id FROM res_company ORDER BY id LIMIT 1) c;
         INSERT INTO account_move (name, move_type, state, partner_id, commercial_partner_id,
                company_id, journal_id, currency_id, date, invoice_date, invoice_date_due,
                amount_untaxed_signed, amount_total_signed, amount_residual_signed,
                payment_state, auto_post, create_date, write_date)
-        SELECT 'DAYINV' || partner_id || '-' || floor(random() * 1e9)::bigint, 'out_invoice', 'posted', partner_id, partner_id, c.id,
+        SELECT 'DAYINV' || partner_id || '-' || floor(random() * 1e9)::bigint,
+               'out_invoice', 'posted', partner_id, partner_id, c.id,
                (SELECT id FROM account_journal WHERE type = 'sale' ORDER BY id LIMIT 1),
                c.currency_id, current_date, current_date, current_date + 30, 100, 120, 120,
                'not_paid', 'no', now(), now()
