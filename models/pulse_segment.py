@@ -144,24 +144,34 @@ class PulseSegment(models.Model):
         {segment: (entered, left)}."""
         result = {}
         now = fields.Datetime.now()
+        cr = self.env.cr
         for segment in self:
             self.env.flush_all()
-            self.env.cr.execute(
+            # The matching customers go into an indexed, analysed temporary table, so that
+            # both anti-joins are planned from real sizes (the membership table may have
+            # grown since its statistics were taken).
+            cr.execute("DROP TABLE IF EXISTS pulse_segment_target")
+            cr.execute(
+                "CREATE TEMP TABLE pulse_segment_target (id integer PRIMARY KEY) ON COMMIT DROP"
+            )
+            cr.execute(SQL("INSERT INTO pulse_segment_target %s", segment._target_sql()))
+            cr.execute("ANALYZE pulse_segment_target")
+            cr.execute(
                 SQL(
                     """
-                    WITH target AS MATERIALIZED (%(target)s),
-                    left_members AS (
+                    WITH left_members AS (
                         UPDATE pulse_segment_member m SET date_left = %(now)s,
                                write_date = %(now)s, write_uid = %(uid)s
                          WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
-                           AND NOT EXISTS (SELECT 1 FROM target t WHERE t.id = m.partner_id)
+                           AND NOT EXISTS (SELECT 1 FROM pulse_segment_target t
+                                            WHERE t.id = m.partner_id)
                         RETURNING 1
                     ), entered AS (
                         INSERT INTO pulse_segment_member (segment_id, partner_id, company_id,
                                date_entered, create_uid, write_uid, create_date, write_date)
                         SELECT %(segment)s, t.id, %(company)s, %(now)s, %(uid)s, %(uid)s,
                                %(now)s, %(now)s
-                          FROM target t
+                          FROM pulse_segment_target t
                          WHERE NOT EXISTS (SELECT 1 FROM pulse_segment_member m
                                             WHERE m.segment_id = %(segment)s
                                               AND m.partner_id = t.id AND m.date_left IS NULL)
@@ -169,14 +179,13 @@ class PulseSegment(models.Model):
                     )
                     SELECT (SELECT COUNT(*) FROM entered), (SELECT COUNT(*) FROM left_members)
                     """,
-                    target=segment._target_sql(),
                     now=now,
                     uid=self.env.uid,
                     segment=segment.id,
                     company=segment.company_id.id,
                 )
             )
-            result[segment] = self.env.cr.fetchone()
+            result[segment] = cr.fetchone()
         self.env["pulse.segment.member"].invalidate_model()
         self.write({"last_refresh": now, "refresh_state": "ok", "refresh_error": False})
         return result
