@@ -3,7 +3,7 @@ import logging
 
 from dateutil.relativedelta import relativedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 from odoo.tools.safe_eval import datetime as safe_datetime
@@ -44,7 +44,8 @@ class PulseSegment(models.Model):
         "records, matches this filter are members. It may use "
         "every customer fact (last order, rhythm, RFM segment, amounts due), categories "
         "bought, tags, country, salesperson and any field of the contact. Dates can be "
-        "relative: context_today() - relativedelta(days=365).",
+        "relative: context_today() - relativedelta(days=365); lapsed_days is the "
+        "Lapsed customers setting.",
     )
     static_partner_ids = fields.Many2many(
         "res.partner",
@@ -101,6 +102,11 @@ class PulseSegment(models.Model):
             "time": safe_time,
             "uid": self.env.uid,
             "company_id": self.company_id.id,
+            # Settings › Customer Pulse › Lapsed customers
+            "lapsed_days": int(
+                self.env["ir.config_parameter"].sudo().get_param("customer_pulse.lapsed_days", 365)
+                or 365
+            ),
         }
         try:
             domain = ast.literal_eval(text)
@@ -248,4 +254,4 @@ class PulseSegment(models.Model):
     @api.ondelete(at_uninstall=False)
     def _unlink_except_builtin(self):
         if any(self.mapped("is_builtin")):
-            raise UserError(_("Shipped segments cannot be deleted: archive them instead."))
+            raise UserError(self.env._("Shipped segments cannot be deleted: archive them instead."))

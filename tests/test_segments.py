@@ -131,6 +131,17 @@ class TestSegments(PulseFactsCase):
         with self.assertRaises(UserError):
             broken.action_refresh()
 
+    def test_lapsed_setting_drives_shipped_segment(self):
+        lapsed = self.env.ref("customer_pulse.segment_lapsed")
+        with freeze_time("2026-06-15"):
+            self.make_order(self.solo, "2025-12-01")  # 196 days ago
+            self.Stats._refresh_all()
+            lapsed._refresh_members()
+            self.assertNotIn(self.solo, self.members(lapsed))
+            self.env["ir.config_parameter"].set_param("customer_pulse.lapsed_days", 180)
+            lapsed._refresh_members()
+            self.assertIn(self.solo, self.members(lapsed))
+
     def test_shipped_segments(self):
         shipped = self.Segment.search([("is_builtin", "=", True)])
         self.assertGreaterEqual(len(shipped), 7)
