@@ -585,6 +585,10 @@ class PulsePartnerStats(models.Model):
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
         self.env.cr.execute("DELETE FROM pulse_stats_queue")
         upserted, deleted = self._refresh()
+        # Fresh statistics for the filters that read the facts (segments, partner search):
+        # planned from a stale, near-empty sample, "last order before X" ran as a nested loop
+        # over a million customers (130 s instead of seconds).
+        self.env.cr.execute("ANALYZE pulse_partner_stats")
         _logger.info("customer facts: full refresh, %d rows written, %d dropped", upserted, deleted)
         return upserted, deleted
 
