@@ -145,7 +145,8 @@ class PulseSegment(models.Model):
     # ----------------------------------------------------------------- refresh
     def _refresh_members(self):
         """Bring the membership history up to date with anti-joins: matching customers
-        without an open membership enter, open members who no longer match leave (their row is closed; coming back opens a new one). Returns
+        without an open membership enter, open members who no longer match leave (their
+        row is closed; coming back opens a new one). Returns
         {segment: (entered, left)}."""
         result = {}
         now = fields.Datetime.now()
