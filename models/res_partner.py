@@ -127,19 +127,11 @@ class ResPartner(models.Model):
 
     @api.depends_context("company")
     def _compute_pulse_categories(self):
-        stats = (
-            self.env["pulse.partner.stats"]
-            .sudo()
-            .search(
-                [
-                    ("partner_id", "in", self.commercial_partner_id.ids),
-                    ("company_id", "=", self.env.company.id),
-                ]
-            )
-        )  # sudo: category names and their order only, no amount is shown
+        # one query for all partners; category ids and their order only, no amount is shown
         self.env.cr.execute(
-            "SELECT partner_id, categ_ids FROM pulse_partner_stats WHERE id = ANY(%s)",
-            [stats.ids],
+            "SELECT partner_id, categ_ids FROM pulse_partner_stats"
+            " WHERE partner_id = ANY(%s) AND company_id = %s",
+            [self.commercial_partner_id.ids, self.env.company.id],
         )
         by_partner = dict(self.env.cr.fetchall())
         for partner in self:
