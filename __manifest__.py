@@ -24,6 +24,8 @@
         "views/pulse_partner_stats_views.xml",
         "views/pulse_partner_category_stats_views.xml",
         "views/pulse_segment_views.xml",
+        "views/pulse_category_affinity_views.xml",
+        "wizards/pulse_segment_activity_views.xml",
         "views/res_partner_views.xml",
         "views/sale_order_views.xml",
         "views/account_move_views.xml",

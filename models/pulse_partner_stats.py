@@ -130,6 +130,14 @@ class PulsePartnerStats(models.Model):
     rfm_frequency = fields.Integer(string="F", readonly=True, aggregator="avg")
     rfm_monetary = fields.Integer(string="M", readonly=True, aggregator="avg")
     rfm_segment = fields.Selection(RFM_SEGMENTS, string="RFM segment", readonly=True)
+    rfm_segment_previous = fields.Selection(
+        RFM_SEGMENTS,
+        string="RFM segment 30 days ago",
+        readonly=True,
+        help="The RFM segment the customer was in 30 days ago, computed from the orders and "
+        "invoices dated until then (empty: not a customer yet). With the RFM segment it makes "
+        "the migration matrix.",
+    )
     rfm_window_orders = fields.Integer(
         string="Orders in RFM window",
         readonly=True,
@@ -176,7 +184,9 @@ class PulsePartnerStats(models.Model):
                 ADD COLUMN IF NOT EXISTS categ_last_dates date[],
                 ADD COLUMN IF NOT EXISTS categ_order_counts integer[],
                 ADD COLUMN IF NOT EXISTS categ_quantities numeric[],
-                ADD COLUMN IF NOT EXISTS categ_amounts numeric[];
+                ADD COLUMN IF NOT EXISTS categ_amounts numeric[],
+                -- categories recommended from the category affinity, best first
+                ADD COLUMN IF NOT EXISTS recommended_categ_ids integer[];
             CREATE TABLE IF NOT EXISTS pulse_rfm_threshold (
                 company_id integer PRIMARY KEY REFERENCES res_company ON DELETE CASCADE,
                 recency date[],
@@ -536,8 +546,78 @@ class PulsePartnerStats(models.Model):
             )
         )
         upserted, deleted = cr.fetchone()
+        if not full:
+            # the affinity between categories is a population figure, recomputed by the
+            # full refresh; the touched customers' recommendations follow their purchases
+            self.env["pulse.category.affinity"]._recommend(partner_ids)
         self.invalidate_model()
         return upserted, deleted
+
+    @api.model
+    def _compute_previous_rfm(self, days=30):
+        """Score every customer as they stood `days` ago (recency, orders and invoiced
+        amount in the RFM window ending that day, quintile boundaries of that day) and
+        store the segment they were in: the RFM migration matrix is then a pivot of the
+        facts, available from the day of installation (no snapshot to wait a month for)."""
+        cr = self.env.cr
+        day = fields.Date.context_today(self) - timedelta(days=days)
+        window = int(
+            self.env["ir.config_parameter"].sudo().get_param("customer_pulse.rfm_window_days", 365)
+            or 365
+        )
+        cr.execute(
+            SQL(
+                """
+                WITH orders AS (
+                    SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
+                           MAX(so.date_order)::date AS last_order_date,
+                           COUNT(*) FILTER (WHERE so.date_order >= %(since)s) AS n
+                      FROM sale_order so JOIN res_partner p ON p.id = so.partner_id
+                     WHERE so.state = 'sale' AND so.date_order < %(until)s
+                     GROUP BY 1, 2
+                ), moves AS (
+                    SELECT m.commercial_partner_id AS partner_id, m.company_id,
+                           SUM(m.amount_untaxed_signed) AS amount
+                      FROM account_move m
+                     WHERE m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
+                       AND m.invoice_date >= %(since)s AND m.invoice_date <= %(day)s
+                       AND m.commercial_partner_id IS NOT NULL
+                     GROUP BY 1, 2
+                ), f AS (
+                    SELECT partner_id, company_id, o.last_order_date,
+                           COALESCE(o.n, 0) AS rfm_window_orders,
+                           COALESCE(mv.amount, 0) AS rfm_window_amount
+                      FROM orders o FULL JOIN moves mv USING (partner_id, company_id)
+                ), th AS (
+                    SELECT company_id,
+                           PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
+                               ORDER BY last_order_date) AS recency,
+                           PERCENTILE_DISC(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (
+                               ORDER BY rfm_window_orders) FILTER (WHERE rfm_window_orders > 0)
+                               AS frequency
+                      FROM f GROUP BY company_id
+                ), scored AS (
+                    SELECT partner_id, company_id, %(segment)s AS segment
+                      FROM (SELECT f.partner_id, f.company_id, %(r)s AS r,
+                                   CASE WHEN f.rfm_window_orders > 0 THEN %(f)s
+                                        ELSE 1 END AS f
+                              FROM f JOIN th USING (company_id)) x
+                )
+                UPDATE pulse_partner_stats t SET rfm_segment_previous = sc.segment
+                  FROM pulse_partner_stats s
+                  LEFT JOIN scored sc
+                    ON sc.partner_id = s.partner_id AND sc.company_id = s.company_id
+                 WHERE t.id = s.id AND t.rfm_segment_previous IS DISTINCT FROM sc.segment
+                """,
+                since=day - timedelta(days=window),
+                until=day + timedelta(days=1),
+                day=day,
+                r=self._score_sql(SQL("f.last_order_date"), SQL("th.recency"), 4),
+                f=self._score_sql(SQL("f.rfm_window_orders"), SQL("th.frequency"), 4),
+                segment=RFM_SEGMENT_SQL,
+            )
+        )
+        return cr.rowcount
 
     def _compute_thresholds(self, source, company_ids=None):
         """Store each company's RFM quintile boundaries computed from `source` (a table of
@@ -585,6 +665,10 @@ class PulsePartnerStats(models.Model):
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
         self.env.cr.execute("DELETE FROM pulse_stats_queue")
         upserted, deleted = self._refresh()
+        affinity = self.env["pulse.category.affinity"]
+        affinity._recompute()
+        affinity._recommend()
+        self._compute_previous_rfm()
         # Fresh statistics for the filters that read the facts (segments, partner search):
         # planned from a stale, near-empty sample, "last order before X" ran as a nested loop
         # over a million customers (130 s instead of seconds).

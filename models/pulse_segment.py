@@ -64,6 +64,28 @@ class PulseSegment(models.Model):
         copy=False,
     )
     refresh_error = fields.Text(readonly=True, copy=False)
+    mailing_list_id = fields.Many2one(
+        "mailing.list",
+        string="Mailing list",
+        copy=False,
+        tracking=True,
+        help="Kept in step with the members at each refresh: members who enter are subscribed "
+        "with their email, members who leave are unsubscribed. Contacts who opted out of "
+        "the list or are blacklisted are never subscribed again; contacts added by hand who "
+        "are not members are removed.",
+    )
+    # key figures of the current members (pulse.segment.kpi)
+    currency_id = fields.Many2one(related="company_id.currency_id", string="Currency")
+    kpi_revenue = fields.Monetary("Revenue (RFM window)", compute="_compute_kpis")
+    kpi_revenue_share = fields.Float("Share of revenue (%)", compute="_compute_kpis")
+    kpi_avg_order_value = fields.Monetary("Average order", compute="_compute_kpis")
+    kpi_orders_per_member_year = fields.Float(
+        "Orders per member per year", compute="_compute_kpis", digits=(16, 2)
+    )
+    kpi_forecast_orders = fields.Float(
+        "Forecast orders (90 days)", compute="_compute_kpis", digits=(16, 1)
+    )
+    kpi_forecast_revenue = fields.Monetary("Forecast revenue (90 days)", compute="_compute_kpis")
 
     def _compute_member_count(self):
         counts = dict(
@@ -75,6 +97,17 @@ class PulseSegment(models.Model):
         )
         for segment in self:
             segment.member_count = counts.get(segment, 0)
+
+    def _compute_kpis(self):
+        kpis = self.env["pulse.segment.kpi"].sudo()._for_segments(self)
+        for segment in self:
+            kpi = kpis.get(segment.id)
+            segment.kpi_revenue = kpi.revenue if kpi else 0
+            segment.kpi_revenue_share = kpi.revenue_share if kpi else 0
+            segment.kpi_avg_order_value = kpi.avg_order_value if kpi else 0
+            segment.kpi_orders_per_member_year = kpi.orders_per_member_year if kpi else 0
+            segment.kpi_forecast_orders = kpi.forecast_orders if kpi else 0
+            segment.kpi_forecast_revenue = kpi.forecast_revenue if kpi else 0
 
     @api.constrains("domain", "kind")
     def _check_domain(self):
@@ -219,6 +252,8 @@ class PulseSegment(models.Model):
             try:
                 with self.env.cr.savepoint():
                     segment._refresh_members()
+                    if segment.mailing_list_id:
+                        segment._sync_mailing_list()
             except Exception as e:
                 _logger.warning("segment %s (%s) not refreshed: %s", segment.id, segment.name, e)
                 segment.write({"refresh_state": "error", "refresh_error": str(e)})
@@ -240,6 +275,205 @@ class PulseSegment(models.Model):
                 )
             )
         return True
+
+    # ------------------------------------------------------------ mailing list
+    def _sync_mailing_list(self):
+        """Subscribe the members' emails to the segment's mailing list and unsubscribe
+        the others. A customer's email is their own, or else their first contact's.
+        Blacklisted emails and contacts who opted out of the list are left alone: the
+        opted-out subscription stays (it is the record of their choice). The differences
+        are computed in SQL; contacts and subscriptions are written through the ORM.
+        Returns (subscribed, unsubscribed)."""
+        self.ensure_one()
+        mailing_list = self.mailing_list_id
+        cr = self.env.cr
+        self.env.flush_all()
+        cr.execute(
+            SQL(
+                """
+                WITH emails AS (
+                    SELECT DISTINCT ON (e.email_normalized) e.email_normalized, e.email,
+                           e.name, e.country_id, p.name AS company_name
+                      FROM pulse_segment_member m
+                      JOIN res_partner p ON p.id = m.partner_id
+                     CROSS JOIN LATERAL (
+                           SELECT c.email_normalized, c.email, c.name, c.country_id
+                             FROM res_partner c
+                            WHERE (c.id = p.id OR (c.parent_id = p.id AND c.active))
+                              AND c.email_normalized IS NOT NULL
+                            ORDER BY c.id <> p.id, c.id LIMIT 1) e
+                     WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM mail_blacklist b
+                                        WHERE b.email = e.email_normalized AND b.active)
+                     ORDER BY e.email_normalized, m.partner_id
+                )
+                SELECT e.email_normalized, e.email, e.name, e.country_id, e.company_name,
+                       (SELECT MIN(mc.id) FROM mailing_contact mc
+                         WHERE mc.email_normalized = e.email_normalized)
+                  FROM emails e
+                 WHERE NOT EXISTS (
+                       SELECT 1 FROM mailing_subscription s
+                         JOIN mailing_contact mc ON mc.id = s.contact_id
+                        WHERE s.list_id = %(list)s
+                          AND mc.email_normalized = e.email_normalized)
+                """,
+                segment=self.id,
+                list=mailing_list.id,
+            )
+        )
+        to_subscribe = cr.fetchall()
+        Contact = self.env["mailing.contact"].with_context(
+            tracking_disable=True, mail_create_nolog=True
+        )
+        Subscription = self.env["mailing.subscription"]
+        existing = [row for row in to_subscribe if row[5]]
+        Subscription.create(
+            [{"contact_id": row[5], "list_id": mailing_list.id} for row in existing]
+        )
+        Contact.create(
+            [
+                {
+                    "email": email,
+                    "name": name,
+                    "country_id": country,
+                    "company_name": company if company != name else False,
+                    "list_ids": [(4, mailing_list.id)],
+                }
+                for _normalized, email, name, country, company, contact in to_subscribe
+                if not contact
+            ]
+        )
+        # leavers (and anyone not a member, or blacklisted since): unsubscribed, unless they
+        # opted out (their choice is kept)
+        cr.execute(
+            SQL(
+                """
+                SELECT s.id FROM mailing_subscription s
+                  JOIN mailing_contact mc ON mc.id = s.contact_id
+                 WHERE s.list_id = %(list)s AND NOT COALESCE(s.opt_out, FALSE)
+                   AND (mc.email_normalized IS NULL
+                        OR EXISTS (SELECT 1 FROM mail_blacklist b
+                                    WHERE b.email = mc.email_normalized AND b.active)
+                        OR NOT EXISTS (
+                           SELECT 1 FROM pulse_segment_member m
+                             JOIN res_partner c
+                               ON c.id = m.partner_id
+                               OR (c.parent_id = m.partner_id AND c.active)
+                            WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
+                              AND c.email_normalized = mc.email_normalized))
+                """,
+                segment=self.id,
+                list=mailing_list.id,
+            )
+        )
+        leavers = Subscription.browse([r[0] for r in cr.fetchall()])
+        leavers.unlink()
+        return len(to_subscribe), len(leavers)
+
+    def action_create_mailing_list(self):
+        """Create a mailing list named after the segment, link it and fill it."""
+        self.ensure_one()
+        self.check_access("write")
+        if not self.mailing_list_id:
+            self.mailing_list_id = self.env["mailing.list"].create(
+                {"name": self.name, "is_public": False}
+            )
+        self.sudo()._sync_mailing_list()
+        return self.action_open_mailing_list()
+
+    def action_sync_mailing_list(self):
+        self.ensure_one()
+        self.check_access("write")
+        if not self.mailing_list_id:
+            raise UserError(self.env._("Choose or create a mailing list first."))
+        subscribed, unsubscribed = self.sudo()._sync_mailing_list()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Mailing list updated"),
+                "message": self.env._(
+                    "%(subscribed)s subscribed, %(unsubscribed)s unsubscribed.",
+                    subscribed=subscribed,
+                    unsubscribed=unsubscribed,
+                ),
+                "type": "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    def action_open_mailing_list(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mailing.list",
+            "res_id": self.mailing_list_id.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+        }
+
+    # ----------------------------------------------------------------- acting
+    def _members_domain(self):
+        """The segment's members as a partner domain (customers only, not every contact
+        of a member company)."""
+        return [("pulse_segment_ids", "in", self.ids), ("parent_id", "=", False)]
+
+    def action_mass_mailing(self):
+        """A new mass mailing to the members: to the synced mailing list when there is one
+        (opt-outs honoured by the list), else to the members' own emails."""
+        self.ensure_one()
+        context = {"default_mailing_type": "mail", "default_subject": self.name}
+        if self.mailing_list_id:
+            context.update(
+                default_mailing_model_id=self.env["ir.model"]._get_id("mailing.list"),
+                default_contact_list_ids=self.mailing_list_id.ids,
+            )
+        else:
+            context.update(
+                default_mailing_model_id=self.env["ir.model"]._get_id("res.partner"),
+                default_mailing_domain=repr(self._members_domain()),
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mailing.mailing",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "current",
+            "context": context,
+        }
+
+    def action_send_sms(self):
+        """Odoo's SMS composer in mass mode on the members (blacklist honoured)."""
+        self.ensure_one()
+        partners = self.env["res.partner"].search(self._members_domain())
+        if not partners:
+            raise UserError(self.env._("%(name)s has no members to text.", name=self.name))
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "sms.composer",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "name": self.env._("Text the members of %(name)s", name=self.name),
+            "context": {
+                "default_composition_mode": "mass",
+                "default_res_model": "res.partner",
+                "default_res_ids": repr(partners.ids),
+                "default_mass_keep_log": True,
+            },
+        }
+
+    def action_schedule_activity(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "pulse.segment.activity",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "name": self.env._("Activity for the salespeople of %(name)s", name=self.name),
+            "context": {"default_segment_id": self.id},
+        }
 
     def action_open_members(self):
         self.ensure_one()

@@ -100,6 +100,30 @@ class ResPartner(models.Model):
         search="_search_pulse_category_ids",
         help="Product categories this customer bought, biggest amount first.",
     )
+    pulse_recommended_categ_ids = fields.Many2many(
+        "product.category",
+        string="Recommended categories",
+        compute="_compute_pulse_categories",
+        search="_search_pulse_recommended_categ_ids",
+        help="Categories this customer has not bought that customers who buy what they buy "
+        "buy most (best first).",
+    )
+    pulse_interest_categ_ids = fields.Many2many(
+        "product.category",
+        string="Interested in category",
+        compute="_compute_pulse_categories",
+        search="_search_pulse_interest_categ_ids",
+        help="Categories bought or recommended.",
+    )
+    pulse_category_stat_ids = fields.One2many(
+        "pulse.partner.category.stats",
+        string="Category facts",
+        compute="_compute_pulse_category_stat_ids",
+        search="_search_pulse_category_stat_ids",
+        help="What the customer bought per product category (first and last date, orders, "
+        "quantity, amount): filter with 'matches any of' to find, e.g., customers who "
+        "bought a category in the last year.",
+    )
     pulse_days_since_last_order = fields.Integer(
         "Days since last order", compute="_compute_pulse_stats"
     )
@@ -129,33 +153,78 @@ class ResPartner(models.Model):
     def _compute_pulse_categories(self):
         # one query for all partners; category ids and their order only, no amount is shown
         self.env.cr.execute(
-            "SELECT partner_id, categ_ids FROM pulse_partner_stats"
+            "SELECT partner_id, categ_ids, recommended_categ_ids FROM pulse_partner_stats"
             " WHERE partner_id = ANY(%s) AND company_id = %s",
             [self.commercial_partner_id.ids, self.env.company.id],
         )
-        by_partner = dict(self.env.cr.fetchall())
+        by_partner = {r[0]: r[1:] for r in self.env.cr.fetchall()}
         for partner in self:
-            partner.pulse_category_ids = by_partner.get(partner.commercial_partner_id.id) or []
+            bought, recommended = by_partner.get(partner.commercial_partner_id.id) or ([], [])
+            partner.pulse_category_ids = bought or []
+            partner.pulse_recommended_categ_ids = recommended or []
+            partner.pulse_interest_categ_ids = (bought or []) + (recommended or [])
 
-    def _search_pulse_category_ids(self, operator, value):
+    @api.depends_context("company")
+    def _compute_pulse_category_stat_ids(self):
+        rows = self.env["pulse.partner.category.stats"].search(
+            [
+                ("partner_id", "in", self.commercial_partner_id.ids),
+                ("company_id", "=", self.env.company.id),
+            ]
+        )
+        for partner in self:
+            partner.pulse_category_stat_ids = rows.filtered(
+                lambda r, p=partner: r.partner_id == p.commercial_partner_id
+            )
+
+    def _search_pulse_category_stat_ids(self, operator, value):
+        # "matches any of" arrives here as ("in", query of the matching rows)
+        if operator not in ("in", "not in"):
+            return NotImplemented
+        rows = (
+            self.env["pulse.partner.category.stats"]
+            .sudo()
+            ._search([("id", "in", value), ("company_id", "=", self.env.company.id)])
+        )
+        return [("commercial_partner_id", operator, rows.subselect("partner_id"))]
+
+    def _search_pulse_categ_array(self, columns, operator, value):
+        """Partners whose current-company facts list one of these categories (or one of
+        their subcategories with child_of) in one of the array columns."""
         if operator not in ("in", "=", "child_of"):
             return NotImplemented
-        if operator == "=":
+        if isinstance(value, (int, str)):
             value = [value]
+        categories = self.env["product.category"]
         if operator == "child_of":
-            value = self.env["product.category"].search([("id", "child_of", value)]).ids
+            ids = categories.search([("id", "child_of", value)]).ids
+        elif all(isinstance(v, int) for v in value):
+            ids = list(value)
+        else:  # names typed in the search bar
+            ids = categories.search([("complete_name", "ilike", value[0])]).ids
+        matches = SQL(" OR ").join(SQL("%s && %s::integer[]", SQL.identifier(c), ids) for c in columns)
         return [
             (
                 "commercial_partner_id",
                 "in",
                 SQL(
-                    "(SELECT partner_id FROM pulse_partner_stats"
-                    " WHERE company_id = %s AND categ_ids && %s::integer[])",
+                    "(SELECT partner_id FROM pulse_partner_stats WHERE company_id = %s AND (%s))",
                     self.env.company.id,
-                    list(value),
+                    matches,
                 ),
             )
         ]
+
+    def _search_pulse_category_ids(self, operator, value):
+        return self._search_pulse_categ_array(("categ_ids",), operator, value)
+
+    def _search_pulse_recommended_categ_ids(self, operator, value):
+        return self._search_pulse_categ_array(("recommended_categ_ids",), operator, value)
+
+    def _search_pulse_interest_categ_ids(self, operator, value):
+        return self._search_pulse_categ_array(
+            ("categ_ids", "recommended_categ_ids"), operator, value
+        )
 
     def _compute_pulse_segment_ids(self):
         members = self.env["pulse.segment.member"].search(

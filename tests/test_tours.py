@@ -50,5 +50,6 @@ class TestTours(HttpCase):
         self.start_tour("/odoo", "customer_pulse_card", login="tour_pulse_accountant")
 
     def test_segment_refresh_and_members(self):
-        """A marketer refreshes a shipped segment and opens its members."""
+        """A marketer builds a segment with the domain editor, refreshes it and opens its
+        members."""
         self.start_tour("/odoo", "customer_pulse_segment", login="tour_pulse_marketer")

@@ -222,7 +222,9 @@ class DemoHistory:
     def _setup_products(self):
         env = self.env
         self.products_by_categ = {}
-        parent = env["product.category"].create({"name": "Aurora catalogue"})
+        parent = env["product.category"].create(
+            {"name": "Aurora catalogue", "parent_id": env.ref("product.product_category_all").id}
+        )
         for categ_name, items in CATALOGUE.items():
             categ = env["product.category"].create({"name": categ_name, "parent_id": parent.id})
             self.products_by_categ[categ_name] = env["product.product"].create(

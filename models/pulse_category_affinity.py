@@ -1,0 +1,132 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+# A pair of categories counts only when this many customers bought both: one customer's
+# odd basket is not a pattern.
+MIN_PAIR_CUSTOMERS = 2
+# How many categories are recommended to each customer.
+RECOMMENDATIONS = 3
+
+
+class PulseCategoryAffinity(models.Model):
+    """Which product categories go together: for each pair (A, B), how many customers who
+    bought A also bought B. Recomputed set-based from the customer facts by the full
+    refresh; the recommendations of each customer are read from it."""
+
+    _name = "pulse.category.affinity"
+    _description = "Product category affinity"
+    _order = "company_id, categ_id, confidence desc, id"
+    _rec_name = "categ_id"
+    _log_access = False
+
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    categ_id = fields.Many2one(
+        "product.category", string="Customers who bought", required=True, readonly=True
+    )
+    other_categ_id = fields.Many2one(
+        "product.category", string="Also bought", required=True, readonly=True
+    )
+    customer_count = fields.Integer(
+        "Customers (both)", readonly=True, help="Customers who bought both categories."
+    )
+    base_count = fields.Integer(
+        "Customers (first)", readonly=True, aggregator="max",
+        help="Customers who bought the first category.",
+    )
+    confidence = fields.Float(
+        "Confidence (%)",
+        readonly=True,
+        digits=(16, 1),
+        aggregator="avg",
+        help="Share of the customers who bought the first category who also bought the second.",
+    )
+    lift = fields.Float(
+        readonly=True,
+        digits=(16, 2),
+        aggregator="avg",
+        help="Confidence divided by the share of all customers who bought the second category: "
+        "above 1, buying the first makes buying the second more likely than average.",
+    )
+
+    @api.model
+    def _recompute(self):
+        """Count every pair of categories bought by the same customers, per company, from
+        the category arrays of the customer facts (one statement)."""
+        cr = self.env.cr
+        cr.execute("DELETE FROM pulse_category_affinity")
+        cr.execute(
+            SQL(
+                """
+                WITH bought AS (
+                    SELECT s.partner_id, s.company_id, c.categ
+                      FROM pulse_partner_stats s, UNNEST(s.categ_ids) AS c(categ)
+                ), support AS (
+                    SELECT company_id, categ, COUNT(*) AS n FROM bought GROUP BY 1, 2
+                ), buyers AS (
+                    SELECT company_id, COUNT(DISTINCT partner_id) AS n FROM bought GROUP BY 1
+                ), pairs AS (
+                    SELECT a.company_id, a.categ AS categ_id, b.categ AS other_categ_id,
+                           COUNT(*) AS n
+                      FROM bought a
+                      JOIN bought b ON b.partner_id = a.partner_id
+                                   AND b.company_id = a.company_id AND b.categ <> a.categ
+                     GROUP BY 1, 2, 3
+                    HAVING COUNT(*) >= %(min)s
+                )
+                INSERT INTO pulse_category_affinity (company_id, categ_id, other_categ_id,
+                       customer_count, base_count, confidence, lift)
+                SELECT p.company_id, p.categ_id, p.other_categ_id, p.n, sa.n,
+                       ROUND(100.0 * p.n / sa.n, 1),
+                       ROUND((p.n::numeric / sa.n) / (sb.n::numeric / bu.n), 2)
+                  FROM pairs p
+                  JOIN support sa ON sa.company_id = p.company_id AND sa.categ = p.categ_id
+                  JOIN support sb ON sb.company_id = p.company_id
+                                 AND sb.categ = p.other_categ_id
+                  JOIN buyers bu ON bu.company_id = p.company_id
+                """,
+                min=MIN_PAIR_CUSTOMERS,
+            )
+        )
+        self.invalidate_model()
+        return cr.rowcount
+
+    @api.model
+    def _recommend(self, partner_ids=None):
+        """Store on each customer's facts the categories they have not bought that the
+        customers who buy what they buy buy most (the sum of the pairs' confidence over
+        the categories they bought, best first). partner_ids: those commercial partners
+        only (None: everyone). Returns the number of rows changed."""
+        cr = self.env.cr
+        restrict = SQL("")
+        if partner_ids is not None:
+            restrict = SQL("AND s.partner_id = ANY(%s)", list(partner_ids))
+        cr.execute(
+            SQL(
+                """
+                WITH scores AS (
+                    SELECT s.id, a.other_categ_id AS categ, SUM(a.confidence) AS score
+                      FROM pulse_partner_stats s
+                     CROSS JOIN LATERAL UNNEST(s.categ_ids) AS mine(categ)
+                      JOIN pulse_category_affinity a
+                        ON a.company_id = s.company_id AND a.categ_id = mine.categ
+                     WHERE a.other_categ_id <> ALL(s.categ_ids) %(restrict)s
+                     GROUP BY s.id, a.other_categ_id
+                ), ranked AS (
+                    SELECT id, categ,
+                           ROW_NUMBER() OVER (PARTITION BY id ORDER BY score DESC, categ) AS rn
+                      FROM scores
+                ), recommended AS (
+                    SELECT id, ARRAY_AGG(categ ORDER BY rn) AS categs
+                      FROM ranked WHERE rn <= %(top)s GROUP BY id
+                )
+                UPDATE pulse_partner_stats t SET recommended_categ_ids = r.categs
+                  FROM pulse_partner_stats s
+                  LEFT JOIN recommended r ON r.id = s.id
+                 WHERE t.id = s.id %(restrict)s
+                   AND t.recommended_categ_ids IS DISTINCT FROM r.categs
+                """,
+                restrict=restrict,
+                top=RECOMMENDATIONS,
+            )
+        )
+        return cr.rowcount

@@ -1,0 +1,1 @@
+from . import pulse_segment_activity
