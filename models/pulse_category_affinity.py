@@ -30,7 +30,9 @@ class PulseCategoryAffinity(models.Model):
         "Customers (both)", readonly=True, help="Customers who bought both categories."
     )
     base_count = fields.Integer(
-        "Customers (first)", readonly=True, aggregator="max",
+        "Customers (first)",
+        readonly=True,
+        aggregator="max",
         help="Customers who bought the first category.",
     )
     confidence = fields.Float(

@@ -577,11 +577,11 @@ class PulsePartnerStats(models.Model):
                      GROUP BY 1, 2
                 ), moves AS (
                     SELECT m.commercial_partner_id AS partner_id, m.company_id,
-                           SUM(m.amount_untaxed_signed) AS amount
+                           SUM(m.amount_untaxed_signed) FILTER (
+                               WHERE m.invoice_date >= %(since)s) AS amount
                       FROM account_move m
                      WHERE m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
-                       AND m.invoice_date >= %(since)s AND m.invoice_date <= %(day)s
-                       AND m.commercial_partner_id IS NOT NULL
+                       AND m.invoice_date <= %(day)s AND m.commercial_partner_id IS NOT NULL
                      GROUP BY 1, 2
                 ), f AS (
                     SELECT partner_id, company_id, o.last_order_date,

@@ -34,7 +34,10 @@ class PulseSegment(models.Model):
         tracking=True,
     )
     is_builtin = fields.Boolean(
-        "Shipped", readonly=True, help="Shipped with Customer Pulse; copy it to change it."
+        "Shipped",
+        readonly=True,
+        copy=False,
+        help="Shipped with Customer Pulse; copy it to change it.",
     )
     domain = fields.Char(
         "Filter",
@@ -345,6 +348,7 @@ class PulseSegment(models.Model):
         )
         # leavers (and anyone not a member, or blacklisted since): unsubscribed, unless they
         # opted out (their choice is kept)
+        self.env.flush_all()
         cr.execute(
             SQL(
                 """

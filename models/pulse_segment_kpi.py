@@ -1,4 +1,5 @@
 from odoo import api, fields, models, tools
+from odoo.tools import SQL
 
 # Forecast horizon (days) of the segment dashboard.
 HORIZON = 90
@@ -62,7 +63,8 @@ class PulseSegmentKpi(models.Model):
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
         self.env.cr.execute(
-            """
+            SQL(
+                """
             CREATE OR REPLACE VIEW pulse_segment_kpi AS
             WITH params AS (
                 SELECT COALESCE((SELECT NULLIF(value, '')::integer FROM ir_config_parameter
@@ -111,8 +113,10 @@ class PulseSegmentKpi(models.Model):
               LEFT JOIN company_revenue cr ON cr.company_id = seg.company_id
              WHERE seg.active
              GROUP BY seg.id, seg.company_id, cr.revenue
-            """
-            % {"horizon": HORIZON, "stopped": STOPPED_AFTER_RHYTHMS}
+            """,
+                horizon=HORIZON,
+                stopped=STOPPED_AFTER_RHYTHMS,
+            )
         )
 
     @api.model

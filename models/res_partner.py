@@ -193,7 +193,7 @@ class ResPartner(models.Model):
         their subcategories with child_of) in one of the array columns."""
         if operator not in ("in", "=", "child_of"):
             return NotImplemented
-        if isinstance(value, (int, str)):
+        if isinstance(value, int | str):
             value = [value]
         categories = self.env["product.category"]
         if operator == "child_of":
@@ -202,7 +202,9 @@ class ResPartner(models.Model):
             ids = list(value)
         else:  # names typed in the search bar
             ids = categories.search([("complete_name", "ilike", value[0])]).ids
-        matches = SQL(" OR ").join(SQL("%s && %s::integer[]", SQL.identifier(c), ids) for c in columns)
+        matches = SQL(" OR ").join(
+            SQL("%s && %s::integer[]", SQL.identifier(c), ids) for c in columns
+        )
         return [
             (
                 "commercial_partner_id",

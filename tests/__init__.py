@@ -3,3 +3,4 @@ from . import test_demo_history
 from . import test_partner_stats
 from . import test_segments
 from . import test_tours
+from . import test_segment_insights
