@@ -102,30 +102,43 @@ class PulseCategoryAffinity(models.Model):
         restrict = SQL("")
         if partner_ids is not None:
             restrict = SQL("AND s.partner_id = ANY(%s)", list(partner_ids))
+        # Recommendations depend only on the set of categories bought: they are computed
+        # once per distinct set (a few hundred), not once per customer (a million).
         cr.execute(
             SQL(
                 """
-                WITH scores AS (
-                    SELECT s.id, a.other_categ_id AS categ, SUM(a.confidence) AS score
+                WITH customers AS (
+                    SELECT s.id, s.company_id,
+                           ARRAY(SELECT DISTINCT c FROM UNNEST(s.categ_ids) c ORDER BY c)
+                               AS categ_set
                       FROM pulse_partner_stats s
-                     CROSS JOIN LATERAL UNNEST(s.categ_ids) AS mine(categ)
+                     WHERE TRUE %(restrict)s
+                ), sets AS (
+                    SELECT DISTINCT company_id, categ_set FROM customers
+                     WHERE categ_set <> '{}'
+                ), scores AS (
+                    SELECT st.company_id, st.categ_set, a.other_categ_id AS categ,
+                           SUM(a.confidence) AS score
+                      FROM sets st
+                     CROSS JOIN LATERAL UNNEST(st.categ_set) AS mine(categ)
                       JOIN pulse_category_affinity a
-                        ON a.company_id = s.company_id AND a.categ_id = mine.categ
-                     WHERE a.other_categ_id <> ALL(s.categ_ids) %(restrict)s
-                     GROUP BY s.id, a.other_categ_id
+                        ON a.company_id = st.company_id AND a.categ_id = mine.categ
+                     WHERE a.other_categ_id <> ALL(st.categ_set)
+                     GROUP BY st.company_id, st.categ_set, a.other_categ_id
                 ), ranked AS (
-                    SELECT id, categ,
-                           ROW_NUMBER() OVER (PARTITION BY id ORDER BY score DESC, categ) AS rn
+                    SELECT company_id, categ_set, categ,
+                           ROW_NUMBER() OVER (PARTITION BY company_id, categ_set
+                                              ORDER BY score DESC, categ) AS rn
                       FROM scores
                 ), recommended AS (
-                    SELECT id, ARRAY_AGG(categ ORDER BY rn) AS categs
-                      FROM ranked WHERE rn <= %(top)s GROUP BY id
+                    SELECT company_id, categ_set, ARRAY_AGG(categ ORDER BY rn) AS categs
+                      FROM ranked WHERE rn <= %(top)s GROUP BY company_id, categ_set
                 )
                 UPDATE pulse_partner_stats t SET recommended_categ_ids = r.categs
-                  FROM pulse_partner_stats s
-                  LEFT JOIN recommended r ON r.id = s.id
-                 WHERE t.id = s.id %(restrict)s
-                   AND t.recommended_categ_ids IS DISTINCT FROM r.categs
+                  FROM customers c
+                  LEFT JOIN recommended r
+                    ON r.company_id = c.company_id AND r.categ_set = c.categ_set
+                 WHERE t.id = c.id AND t.recommended_categ_ids IS DISTINCT FROM r.categs
                 """,
                 restrict=restrict,
                 top=RECOMMENDATIONS,

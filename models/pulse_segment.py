@@ -161,10 +161,13 @@ class PulseSegment(models.Model):
         partners = self.env["res.partner"].sudo().with_company(self.company_id)
         query = partners._search(self._eval_domain())
         query.order = None
-        return SQL(
-            "SELECT DISTINCT COALESCE(p.commercial_partner_id, p.id) AS id"
-            " FROM res_partner p WHERE p.id IN %s",
-            query.subselect(),
+        # one pass over the partners: the matching rows' commercial partners
+        return query.select(
+            SQL(
+                "DISTINCT COALESCE(%s, %s) AS id",
+                SQL.identifier(query.table, "commercial_partner_id"),
+                SQL.identifier(query.table, "id"),
+            )
         )
 
     def _target_sql(self):
@@ -202,14 +205,12 @@ class PulseSegment(models.Model):
             cr.execute(
                 SQL(
                     """
-                    UPDATE pulse_segment_member m SET date_left = %(now)s,
-                           write_date = %(now)s, write_uid = %(uid)s
+                    UPDATE pulse_segment_member m SET date_left = %(now)s
                      WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
                        AND NOT EXISTS (SELECT 1 FROM pulse_segment_target t
                                         WHERE t.id = m.partner_id)
                     """,
                     now=now,
-                    uid=self.env.uid,
                     segment=segment.id,
                 )
             )
@@ -230,16 +231,11 @@ class PulseSegment(models.Model):
             cr.execute(
                 SQL(
                     """
-                    INSERT INTO pulse_segment_member (segment_id, partner_id, company_id,
-                           date_entered, create_uid, write_uid, create_date, write_date)
-                    SELECT %(segment)s, t.id, %(company)s, %(now)s, %(uid)s, %(uid)s,
-                           %(now)s, %(now)s
-                      FROM pulse_segment_target t
+                    INSERT INTO pulse_segment_member (segment_id, partner_id, date_entered)
+                    SELECT %(segment)s, t.id, %(now)s FROM pulse_segment_target t
                     """,
                     now=now,
-                    uid=self.env.uid,
                     segment=segment.id,
-                    company=segment.company_id.id,
                 )
             )
             result[segment] = (cr.rowcount, left)

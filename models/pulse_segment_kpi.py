@@ -71,7 +71,7 @@ class PulseSegmentKpi(models.Model):
                                   WHERE key = 'customer_pulse.rfm_window_days'), 365)
                        AS window_days
             ), per_member AS (
-                SELECT m.segment_id, m.company_id,
+                SELECT m.segment_id, seg.company_id,
                        COALESCE(s.rfm_window_amount, 0) AS revenue,
                        COALESCE(s.order_count, 0) AS order_count,
                        COALESCE(s.order_amount, 0) AS order_amount,
@@ -87,8 +87,9 @@ class PulseSegmentKpi(models.Model):
                        END AS forecast_orders,
                        COALESCE(s.order_amount / NULLIF(s.order_count, 0), 0) AS member_aov
                   FROM pulse_segment_member m
+                  JOIN pulse_segment seg ON seg.id = m.segment_id
                   LEFT JOIN pulse_partner_stats s
-                    ON s.partner_id = m.partner_id AND s.company_id = m.company_id
+                    ON s.partner_id = m.partner_id AND s.company_id = seg.company_id
                  WHERE m.date_left IS NULL
             ), company_revenue AS (
                 SELECT company_id, SUM(rfm_window_amount) AS revenue

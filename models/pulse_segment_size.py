@@ -26,19 +26,18 @@ class PulseSegmentSize(models.Model):
             """
             CREATE OR REPLACE VIEW pulse_segment_size AS
             WITH events AS (
-                SELECT segment_id, company_id, date_entered::date AS day,
-                       COUNT(*) AS entered, 0 AS left_
-                  FROM pulse_segment_member GROUP BY 1, 2, 3
+                SELECT segment_id, date_entered::date AS day, COUNT(*) AS entered, 0 AS left_
+                  FROM pulse_segment_member GROUP BY 1, 2
                  UNION ALL
-                SELECT segment_id, company_id, date_left::date, 0, COUNT(*)
-                  FROM pulse_segment_member WHERE date_left IS NOT NULL GROUP BY 1, 2, 3
+                SELECT segment_id, date_left::date, 0, COUNT(*)
+                  FROM pulse_segment_member WHERE date_left IS NOT NULL GROUP BY 1, 2
             ), per_day AS (
-                SELECT segment_id, company_id, day, SUM(entered) AS entered,
-                       SUM(left_) AS left_
-                  FROM events GROUP BY 1, 2, 3
+                SELECT segment_id, day, SUM(entered) AS entered, SUM(left_) AS left_
+                  FROM events GROUP BY 1, 2
             ), bounds AS (
-                SELECT segment_id, company_id, MIN(day) AS first_day
-                  FROM per_day GROUP BY 1, 2
+                SELECT p.segment_id, s.company_id, MIN(p.day) AS first_day
+                  FROM per_day p JOIN pulse_segment s ON s.id = p.segment_id
+                 GROUP BY 1, 2
             )
             SELECT ROW_NUMBER() OVER (ORDER BY b.segment_id, d.day) AS id,
                    b.segment_id, b.company_id, d.day::date AS date,
