@@ -299,7 +299,8 @@ def print_table(scale, r):
         (
             "naive diff after the same day",
             sg["naive_diff_after_day_s"],
-            f"SQL is {sg['naive_diff_after_day_s'] / max(sg['diff_after_day_s'], 0.01):.1f}x faster",
+            f"SQL is {sg['naive_diff_after_day_s'] / max(sg['diff_after_day_s'], 0.01):.1f}x"
+            " faster",
         ),
     ):
         print(f"  {label:<52} {secs:>10.2f} s   {note}")

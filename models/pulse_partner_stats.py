@@ -687,7 +687,8 @@ class PulsePartnerStats(models.Model):
         segments' filters read its indexes without visiting the rows (index-only scans
         need the visibility map that only VACUUM sets; a full refresh rewrites many rows)."""
         self._refresh_all()
-        self.env.cr.commit()  # cron batching: VACUUM only sees committed row versions
+        # cron batching: VACUUM only sees committed row versions
+        self.env.cr.commit()  # pylint: disable=invalid-commit
         self._vacuum_facts()
 
     @api.model
