@@ -192,53 +192,39 @@ class PulseSegment(models.Model):
         cr = self.env.cr
         for segment in self:
             self.env.flush_all()
-            # The matching customers go into an indexed, analysed temporary table, so that
-            # both anti-joins are planned from real sizes (the membership table may have
-            # grown since its statistics were taken).
-            cr.execute("DROP TABLE IF EXISTS pulse_segment_target")
-            cr.execute(
-                "CREATE TEMP TABLE pulse_segment_target (id integer PRIMARY KEY) ON COMMIT DROP"
-            )
-            cr.execute(SQL("INSERT INTO pulse_segment_target %s", segment._target_sql()))
-            cr.execute("ANALYZE pulse_segment_target")
-            # 1. open members no longer matching leave
+            # One statement: the matching customers and the open members meet in a FULL
+            # JOIN (hash or merge join only: no per-row probing, whatever the planner
+            # estimates for the filter); the rows on one side only are the changes. Both
+            # writes read the same snapshot, so the INSERT never probes rows it adds.
             cr.execute(
                 SQL(
                     """
-                    UPDATE pulse_segment_member m SET date_left = %(now)s
-                     WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
-                       AND NOT EXISTS (SELECT 1 FROM pulse_segment_target t
-                                        WHERE t.id = m.partner_id)
+                    WITH target AS MATERIALIZED (%(target)s),
+                    open_members AS MATERIALIZED (
+                        SELECT id, partner_id FROM pulse_segment_member
+                         WHERE segment_id = %(segment)s AND date_left IS NULL
+                    ), changes AS MATERIALIZED (
+                        SELECT t.id AS newcomer, m.id AS leaver
+                          FROM target t FULL JOIN open_members m ON m.partner_id = t.id
+                         WHERE t.id IS NULL OR m.id IS NULL
+                    ), closed AS (
+                        UPDATE pulse_segment_member x SET date_left = %(now)s
+                          FROM changes c WHERE x.id = c.leaver
+                        RETURNING 1
+                    ), opened AS (
+                        INSERT INTO pulse_segment_member (segment_id, partner_id, date_entered)
+                        SELECT %(segment)s, newcomer, %(now)s FROM changes
+                         WHERE newcomer IS NOT NULL
+                        RETURNING 1
+                    )
+                    SELECT (SELECT COUNT(*) FROM opened), (SELECT COUNT(*) FROM closed)
                     """,
-                    now=now,
+                    target=segment._target_sql(),
                     segment=segment.id,
-                )
-            )
-            left = cr.rowcount
-            # 2. matching customers already in stay in (the anti-join reads the memberships
-            #    before any is added: probing a table that grows under the same statement
-            #    was quadratic, 130 s for 156,000 newcomers)
-            cr.execute(
-                SQL(
-                    """
-                    DELETE FROM pulse_segment_target t USING pulse_segment_member m
-                     WHERE m.segment_id = %s AND m.date_left IS NULL AND m.partner_id = t.id
-                    """,
-                    segment.id,
-                )
-            )
-            # 3. the others enter
-            cr.execute(
-                SQL(
-                    """
-                    INSERT INTO pulse_segment_member (segment_id, partner_id, date_entered)
-                    SELECT %(segment)s, t.id, %(now)s FROM pulse_segment_target t
-                    """,
                     now=now,
-                    segment=segment.id,
                 )
             )
-            result[segment] = (cr.rowcount, left)
+            result[segment] = tuple(cr.fetchone())
         self.env["pulse.segment.member"].invalidate_model()
         self.write({"last_refresh": now, "refresh_state": "ok", "refresh_error": False})
         return result
