@@ -5,6 +5,10 @@ from . import pulse_segment
 from . import pulse_segment_member
 from . import pulse_segment_kpi
 from . import pulse_segment_size
+from . import pulse_rule
+from . import pulse_rule_step
+from . import pulse_enrolment
+from . import pulse_step_run
 from . import res_config_settings
 from . import res_partner
 from . import sale_order

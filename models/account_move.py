@@ -23,3 +23,9 @@ class AccountMove(models.Model):
         string="Customer's oldest overdue due date",
         groups="account.group_account_invoice",
     )
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        if any(m.move_type == "out_invoice" for m in posted):
+            self.env["pulse.step.run"].sudo()._wake_up_for(("invoice_posted",))
+        return posted

@@ -490,3 +490,17 @@ class PulseSegment(models.Model):
     def _unlink_except_builtin(self):
         if any(self.mapped("is_builtin")):
             raise UserError(self.env._("Shipped segments cannot be deleted: archive them instead."))
+        rules = (
+            self.env["pulse.rule"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("trigger_segment_id", "in", self.ids)])
+        )
+        if rules:
+            raise UserError(
+                self.env._(
+                    "%(segment)s is used by the rule %(rule)s: archive the segment instead.",
+                    segment=rules[0].trigger_segment_id.name,
+                    rule=rules[0].name,
+                )
+            )

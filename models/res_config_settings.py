@@ -18,3 +18,15 @@ class ResConfigSettings(models.TransientModel):
         help="A customer whose last confirmed order is older than this is considered lapsed "
         "(search filter 'No purchase for over a year', win-back rules).",
     )
+    pulse_cap_touches = fields.Integer(
+        string="Touches at most",
+        config_parameter="customer_pulse.cap_touches",
+        default=3,
+        help="Frequency cap across all rules: a customer gets at most this many emails, "
+        "texts and survey invitations per period (0: no cap).",
+    )
+    pulse_cap_days = fields.Integer(
+        string="Per (days)",
+        config_parameter="customer_pulse.cap_days",
+        default=7,
+    )

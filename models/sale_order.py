@@ -21,3 +21,9 @@ class SaleOrder(models.Model):
         currency_field="pulse_currency_id",
         groups="account.group_account_invoice",
     )
+
+    def action_confirm(self):
+        result = super().action_confirm()
+        # rules triggered by a confirmed order (or exiting on purchase) react now
+        self.env["pulse.step.run"].sudo()._wake_up_for(("order_confirmed",), always_if_running=True)
+        return result

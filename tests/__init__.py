@@ -4,3 +4,4 @@ from . import test_partner_stats
 from . import test_segments
 from . import test_tours
 from . import test_segment_insights
+from . import test_rules

@@ -1,1 +1,2 @@
 from . import pulse_segment_activity
+from . import pulse_rule_preview

@@ -1,0 +1,191 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+ACTIONS = [
+    ("email", "Send an email"),
+    ("sms", "Send a text message"),
+    ("activity", "Schedule an activity"),
+    ("note", "Log a note on the customer"),
+    ("list_add", "Add to a mailing list"),
+    ("list_remove", "Remove from a mailing list"),
+    ("tag_add", "Add tags"),
+    ("tag_remove", "Remove tags"),
+    ("survey", "Send a survey invitation"),
+    ("webhook", "Call a webhook"),
+    ("server_action", "Run a server action"),
+]
+# actions that reach the customer: they count toward the frequency cap and the
+# marketing hold, and are not sent in test mode (emails go to the test address)
+TOUCHES = ("email", "sms", "survey")
+
+
+class PulseRuleStep(models.Model):
+    """One step of a rule: after a delay (from the previous step or from entering), if its
+    condition still holds, do one action."""
+
+    _name = "pulse.rule.step"
+    _description = "Rule step"
+    _order = "rule_id, sequence, id"
+
+    rule_id = fields.Many2one("pulse.rule", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="rule_id.company_id", store=True)
+    sequence = fields.Integer(default=10)
+    name = fields.Char(required=True, string="Step")
+    parent_id = fields.Many2one(
+        "pulse.rule.step",
+        string="After step",
+        ondelete="cascade",
+        domain="[('rule_id', '=', rule_id), ('id', '!=', id)]",
+        help="Empty: the step starts when the customer enters the rule.",
+    )
+    child_ids = fields.One2many("pulse.rule.step", "parent_id", string="Next steps")
+    delay = fields.Integer(default=0, help="How long after the previous step (or entering).")
+    delay_unit = fields.Selection(
+        [("hours", "Hours"), ("days", "Days")], default="days", required=True
+    )
+    condition = fields.Char(
+        "Only if",
+        help="A filter the customer must still match when the step is due (e.g. no order "
+        "since entering); otherwise the step and the ones after it are skipped.",
+    )
+    action = fields.Selection(ACTIONS, required=True, default="email")
+    mail_template_id = fields.Many2one(
+        "mail.template",
+        string="Email template",
+        domain="[('model', '=', 'res.partner')]",
+        ondelete="restrict",
+    )
+    sms_template_id = fields.Many2one(
+        "sms.template",
+        string="SMS template",
+        domain="[('model', '=', 'res.partner')]",
+        ondelete="restrict",
+    )
+    activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
+    activity_summary = fields.Char("Summary")
+    activity_note = fields.Html("Activity note")
+    activity_deadline_days = fields.Integer("Due in (days)", default=3)
+    activity_assign = fields.Selection(
+        [
+            ("salesperson", "The customer's salesperson"),
+            ("team_leader", "The leader of the salesperson's sales team"),
+            ("user", "A chosen user"),
+        ],
+        string="Assign to",
+        default="salesperson",
+    )
+    activity_user_id = fields.Many2one(
+        "res.users", string="User", help="The chosen user, or who gets it when there is none."
+    )
+    note_body = fields.Html("Note")
+    mailing_list_id = fields.Many2one("mailing.list", ondelete="restrict")
+    tag_ids = fields.Many2many("res.partner.category", string="Tags")
+    survey_id = fields.Many2one("survey.survey", ondelete="restrict")
+    webhook_url = fields.Char("URL")
+    webhook_secret = fields.Char(
+        "Signing secret",
+        groups="customer_pulse.group_pulse_manager",
+        help="The body is signed with HMAC-SHA256 and this secret (X-Pulse-Signature).",
+    )
+    server_action_id = fields.Many2one(
+        "ir.actions.server", domain="[('model_id.model', '=', 'res.partner')]", ondelete="restrict"
+    )
+    notify_user_ids = fields.Many2many(
+        "res.users", string="Notify", help="These users are told each time the step runs."
+    )
+    summary = fields.Char(compute="_compute_summary", string="What happens")
+    run_ids = fields.One2many("pulse.step.run", "step_id")
+    run_done_count = fields.Integer("Done", compute="_compute_run_counts")
+    run_skipped_count = fields.Integer("Skipped", compute="_compute_run_counts")
+    run_failed_count = fields.Integer("Failed", compute="_compute_run_counts")
+
+    @api.depends("delay", "delay_unit", "parent_id", "action", "condition")
+    def _compute_summary(self):
+        labels = dict(self._fields["action"]._description_selection(self.env))
+        for step in self:
+            when = (
+                self.env._("%(delay)s %(unit)s after", delay=step.delay, unit=step.delay_unit)
+                if step.delay
+                else self.env._("right after")
+            )
+            origin = step.parent_id.name if step.parent_id else self.env._("entering")
+            condition = self.env._(", if still true") if step.condition else ""
+            step.summary = f"{when} {origin}{condition}: {labels.get(step.action, '')}"
+
+    def _compute_run_counts(self):
+        counts = {
+            (step, state): count
+            for step, state, count in self.env["pulse.step.run"]._read_group(
+                [("step_id", "in", self.ids)], ["step_id", "state"], ["__count"]
+            )
+        }
+        for step in self:
+            step.run_done_count = counts.get((step, "done"), 0)
+            step.run_skipped_count = counts.get((step, "skipped"), 0)
+            step.run_failed_count = counts.get((step, "failed"), 0)
+
+    @api.constrains("parent_id")
+    def _check_parent(self):
+        if self._has_cycle():
+            raise ValidationError(self.env._("A step cannot come after itself."))
+        for step in self:
+            if step.parent_id and step.parent_id.rule_id != step.rule_id:
+                raise ValidationError(self.env._("A step follows a step of the same rule."))
+
+    @api.constrains("condition")
+    def _check_condition(self):
+        for step in self.filtered("condition"):
+            try:
+                step.rule_id._partner_query(step.condition)
+            except Exception as e:
+                raise ValidationError(
+                    self.env._(
+                        "The condition of step %(name)s is not valid: %(error)s",
+                        name=step.name,
+                        error=e,
+                    )
+                ) from e
+
+    def _configuration_errors(self):
+        self.ensure_one()
+        required = {
+            "email": ("mail_template_id", self.env._("choose an email template")),
+            "sms": ("sms_template_id", self.env._("choose an SMS template")),
+            "activity": ("activity_type_id", self.env._("choose an activity type")),
+            "note": ("note_body", self.env._("write the note")),
+            "list_add": ("mailing_list_id", self.env._("choose a mailing list")),
+            "list_remove": ("mailing_list_id", self.env._("choose a mailing list")),
+            "tag_add": ("tag_ids", self.env._("choose tags")),
+            "tag_remove": ("tag_ids", self.env._("choose tags")),
+            "survey": ("survey_id", self.env._("choose a survey")),
+            "webhook": ("webhook_url", self.env._("enter the URL")),
+            "server_action": ("server_action_id", self.env._("choose a server action")),
+        }
+        errors = []
+        fname, message = required[self.action]
+        if not self[fname]:
+            errors.append(message)
+        if (
+            self.action == "activity"
+            and self.activity_assign == "user"
+            and not (self.activity_user_id)
+        ):
+            errors.append(self.env._("choose the user"))
+        if (
+            self.action == "webhook"
+            and self.webhook_url
+            and not self.webhook_url.startswith(("http://", "https://"))
+        ):
+            errors.append(self.env._("the URL must start with http:// or https://"))
+        template = self.mail_template_id if self.action == "email" else False
+        if template and template.model != "res.partner":
+            errors.append(self.env._("the email template must be for contacts"))
+        if self.delay < 0:
+            errors.append(self.env._("the delay cannot be negative"))
+        return errors
+
+    def _delay(self):
+        self.ensure_one()
+        return timedelta(**{self.delay_unit: self.delay})

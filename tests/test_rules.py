@@ -1,0 +1,481 @@
+import hashlib
+import hmac
+import json
+import threading
+from datetime import date
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from freezegun import freeze_time
+from psycopg2 import IntegrityError
+
+from odoo import Command
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .common import PulseFactsCase
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """A webhook receiver on 127.0.0.1: records calls, answers the queued status codes."""
+
+    calls = []
+    statuses = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append((dict(self.headers), body))
+        status = type(self).statuses.pop(0) if type(self).statuses else 200
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@tagged("post_install", "-at_install")
+class TestRules(PulseFactsCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Rule = cls.env["pulse.rule"]
+        cls.Run = cls.env["pulse.step.run"]
+        cls.seller = cls.pulse_marketer
+        cls.template = cls.env.ref("customer_pulse.mail_template_winback")
+        cls.call = cls.env.ref("mail.mail_activity_data_call")
+        cls.lapsed = cls.env["res.partner"].create(
+            {"name": "Lapsed Ltd", "email": "lapsed@pulse.example", "user_id": cls.seller.id}
+        )
+        cls.active_buyer = cls.env["res.partner"].create(
+            {"name": "Busy Bee", "email": "bee@pulse.example"}
+        )
+        cls.env["ir.config_parameter"].set_param("customer_pulse.cap_touches", 0)
+
+    def make_rule(self, **vals):
+        steps = vals.pop("steps", None) or [
+            {"name": "Win-back email", "action": "email", "mail_template_id": self.template.id}
+        ]
+        rule = self.Rule.create(
+            {
+                "name": "Test rule",
+                "trigger": "no_purchase",
+                "trigger_days": 365,
+                **vals,
+                "step_ids": [Command.create(s) for s in steps],
+            }
+        )
+        return rule
+
+    def engine(self):
+        return self.Run._cron_run_engine()
+
+    def runs(self, rule):
+        return self.Run.search([("rule_id", "=", rule.id)], order="id")
+
+    # -------------------------------------------------------------- the classic
+    def test_winback_chain_email_then_call_then_converted(self):
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.make_order(self.active_buyer, "2025-12-20")
+            self.Stats._refresh_all()
+            rule = self.make_rule(
+                steps=[
+                    {"name": "Email", "action": "email", "mail_template_id": self.template.id},
+                ]
+            )
+            email_step = rule.step_ids
+            self.env["pulse.rule.step"].create(
+                {
+                    "rule_id": rule.id,
+                    "name": "Call",
+                    "parent_id": email_step.id,
+                    "delay": 7,
+                    "action": "activity",
+                    "activity_type_id": self.call.id,
+                    "activity_assign": "salesperson",
+                }
+            )
+            rule.action_start()
+            self.engine()
+            enrolment = rule.enrolment_ids
+            self.assertEqual(enrolment.partner_id, self.lapsed, "only the lapsed customer")
+            run = self.runs(rule)[0]
+            self.assertEqual(run.step_id, email_step)
+            self.assertEqual(run.state, "done")
+            self.assertEqual(run.mail_id.state, "outgoing", "queued, not sent in the run")
+            self.assertIn(self.lapsed, run.mail_id.recipient_ids)
+            self.assertEqual(enrolment.first_touch_date.date(), date(2026, 1, 10))
+            call_run = self.runs(rule) - run
+            self.assertEqual(call_run.state, "scheduled")
+            self.engine()  # nothing due yet: nothing happens twice
+            self.assertEqual(len(self.runs(rule)), 2)
+            self.assertEqual(self.env["mail.mail"].search_count([("id", "=", run.mail_id.id)]), 1)
+        with freeze_time("2026-01-17 10:00:00"):
+            self.engine()
+            self.assertEqual(call_run.state, "done")
+            activity = self.env["mail.activity"].browse(call_run.res_id)
+            self.assertEqual(activity.user_id, self.seller, "the customer's salesperson")
+            self.assertEqual(activity.res_id, self.lapsed.id)
+            self.assertEqual(enrolment.state, "completed")
+        with freeze_time("2026-01-20 10:00:00"):
+            order = self.make_order(self.lapsed, "2026-01-20")
+            self.make_invoice(order, "2026-01-20")
+            self.engine()
+            enrolment.invalidate_recordset()
+            self.assertEqual(enrolment.attributed_revenue, 100.0, "invoiced within 30 days")
+            self.assertEqual(rule.revenue, 100.0)
+
+    def test_exit_on_purchase_cancels_the_rest(self):
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule = self.make_rule(
+                steps=[
+                    {
+                        "name": "Later call",
+                        "action": "activity",
+                        "delay": 7,
+                        "activity_type_id": self.call.id,
+                    }
+                ]
+            )
+            rule.action_start()
+            self.engine()
+            self.assertEqual(self.runs(rule).state, "scheduled")
+        with freeze_time("2026-01-12 09:00:00"):
+            self.make_order(self.lapsed, "2026-01-12")
+            self.engine()
+            self.assertEqual(rule.enrolment_ids.state, "converted")
+            self.assertEqual(self.runs(rule).state, "cancelled")
+            self.assertEqual(self.runs(rule).reason, "bought since entering")
+
+    # ------------------------------------------------------------- re-entry
+    def test_reentry_cycles_and_once(self):
+        cooldown = self.make_rule(reentry="cooldown", cooldown_days=30, name="Again")
+        once = self.make_rule(reentry="once", name="Once")
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            (cooldown | once).action_start()
+            self.engine()
+            self.engine()
+            self.assertEqual(len(cooldown.enrolment_ids), 1, "never twice for one lapse")
+        with freeze_time("2026-02-01 09:00:00"):
+            self.make_order(self.lapsed, "2026-02-01")  # won back
+            self.Stats._refresh_queue()
+            self.engine()
+        with freeze_time("2027-03-01 09:00:00"):
+            self.Stats._refresh_all()  # lapsed again: a new episode
+            self.engine()
+            cycles = cooldown.enrolment_ids.sorted("cycle")
+            self.assertEqual(cycles.mapped("cycle"), [1, 2])
+            self.assertEqual(cycles[0].state, "completed")
+            self.assertEqual(len(once.enrolment_ids), 1, "once means once")
+
+    def test_cooldown_blocks_a_quick_return(self):
+        rule = self.make_rule(reentry="cooldown", cooldown_days=500)
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+        with freeze_time("2026-02-01 09:00:00"):
+            self.make_order(self.lapsed, "2026-02-01")
+            self.Stats._refresh_queue()
+        with freeze_time("2027-03-01 09:00:00"):
+            self.Stats._refresh_all()
+            self.engine()
+            self.assertEqual(len(rule.enrolment_ids), 1, "within the cooldown")
+
+    # ------------------------------------------------------------- triggers
+    def test_triggers(self):
+        survey = self.env.ref("customer_pulse.survey_first_order")
+        date_field = self.env["ir.model.fields"].create(
+            {
+                "name": "x_pulse_anniversary",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "ttype": "date",
+                "field_description": "Customer since",
+            }
+        )
+        with freeze_time("2026-05-10 09:00:00"):
+            segment = self.env["pulse.segment"].create(
+                {"name": "Just these", "kind": "static", "static_partner_ids": self.lapsed.ids}
+            )
+            step = [
+                {
+                    "name": "Note",
+                    "action": "note",
+                    "note_body": "<p>Hello</p>",
+                }
+            ]
+            rules = {
+                trigger: self.make_rule(
+                    name=trigger, trigger=trigger, steps=step, exit_on_purchase=False, **extra
+                )
+                for trigger, extra in {
+                    "segment_enter": {"trigger_segment_id": segment.id},
+                    "rhythm_overdue": {"trigger_factor": 1.5},
+                    "order_confirmed": {},
+                    "invoice_posted": {},
+                    "invoice_overdue": {"trigger_days": 10},
+                    "invoice_paid": {},
+                    "survey_done": {"trigger_survey_id": survey.id},
+                    "partner_date": {"trigger_date_field_id": date_field.id},
+                }.items()
+            }
+            for rule in rules.values():
+                rule.action_start()
+        with freeze_time("2026-06-15 09:00:00"):
+            # rhythm: every 10 days until 40 days ago
+            for d in ("2026-04-16", "2026-04-26", "2026-05-06"):
+                self.make_order(self.active_buyer, d)
+            order = self.make_order(self.lapsed, "2026-06-15")
+            invoice = self.make_invoice(order, "2026-06-01")  # due at once: 14 days overdue
+            paid_order = self.make_order(self.customer, "2026-06-15")
+            paid = self.make_invoice(paid_order, "2026-06-15")
+            self.pay(paid, "2026-06-15")
+            segment._refresh_members()
+            self.env["survey.user_input"].create(
+                {"survey_id": survey.id, "partner_id": self.customer.id, "state": "done"}
+            )
+            self.customer.write({"x_pulse_anniversary": "2020-06-12"})  # three days ago
+            self.Stats._refresh_all()
+            self.engine()
+            who = {t: r.enrolment_ids.partner_id for t, r in rules.items()}
+            self.assertEqual(who["segment_enter"], self.lapsed)
+            self.assertEqual(who["rhythm_overdue"], self.active_buyer)
+            # orders dated before the rule started do not trigger it
+            self.assertEqual(who["order_confirmed"], self.lapsed | self.customer)
+            self.assertEqual(who["invoice_posted"], self.lapsed | self.customer)
+            self.assertEqual(who["invoice_overdue"], self.lapsed)
+            self.assertTrue(
+                rules["invoice_overdue"].enrolment_ids.trigger_key.endswith(str(invoice.id))
+            )
+            self.assertEqual(who["invoice_paid"], self.customer)
+            self.assertEqual(who["survey_done"], self.customer)
+            self.assertEqual(who["partner_date"], self.customer)
+            notes = self.runs(rules["segment_enter"])
+            self.assertEqual(notes.state, "done")
+            self.assertEqual(notes.res_model, "mail.message")
+            # the same day again: nobody twice
+            self.engine()
+            self.assertEqual(
+                sum(len(r.enrolment_ids) for r in rules.values()),
+                1 + 1 + 2 + 2 + 1 + 1 + 1 + 1,
+            )
+
+    # ----------------------------------------------------- exclusions and cap
+    def test_exclusions_checked_when_due(self):
+        rule = self.make_rule(
+            steps=[
+                {
+                    "name": "Email later",
+                    "action": "email",
+                    "delay": 2,
+                    "mail_template_id": self.template.id,
+                }
+            ]
+        )
+        nomail = self.env["res.partner"].create({"name": "No Mail"})
+        debtor = self.env["res.partner"].create({"name": "Debtor", "email": "debt@pulse.example"})
+        with freeze_time("2026-01-10 09:00:00"):
+            for partner in (self.lapsed, nomail, debtor):
+                order = self.make_order(partner, "2024-06-01")
+            self.make_invoice(order, "2024-06-01")  # the debtor's, long overdue
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+            self.assertEqual(len(rule.enrolment_ids), 3)
+            self.env["mail.blacklist"]._add(self.lapsed.email)  # after enrolling
+        with freeze_time("2026-01-13 09:00:00"):
+            self.engine()
+        reasons = {r.partner_id: (r.state, r.reason) for r in self.runs(rule)}
+        self.assertEqual(reasons[self.lapsed], ("skipped", "email blacklisted"))
+        self.assertEqual(reasons[nomail], ("skipped", "no valid email"))
+        self.assertEqual(reasons[debtor], ("skipped", "owes money (marketing hold)"))
+
+    def test_frequency_cap_across_rules(self):
+        self.env["ir.config_parameter"].set_param("customer_pulse.cap_touches", 1)
+        self.env["ir.config_parameter"].set_param("customer_pulse.cap_days", 7)
+        first = self.make_rule(name="First")
+        second = self.make_rule(name="Second")
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            (first | second).action_start()
+            self.engine()
+        states = sorted((self.runs(first) | self.runs(second)).mapped("state"))
+        self.assertEqual(states, ["done", "skipped"])
+        skipped = (self.runs(first) | self.runs(second)).filtered(lambda r: r.state == "skipped")
+        self.assertIn("frequency cap", skipped.reason)
+
+    def test_test_mode_sends_to_the_test_address_only(self):
+        rule = self.make_rule(test_mode=True, test_email="marketer@pulse.example")
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+        mail = self.runs(rule).mail_id
+        self.assertEqual(mail.email_to, "marketer@pulse.example")
+        self.assertFalse(mail.recipient_ids)
+
+    # --------------------------------------------------------------- engine
+    def test_claims_are_exclusive_and_runs_unique(self):
+        rule = self.make_rule()
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.make_order(self.active_buyer, "2024-07-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.Run._enrol_all()
+            first = self.Run._claim(1)
+            second = self.Run._claim(10)
+            self.assertEqual(len(first), 1)
+            self.assertEqual(len(second), 1)
+            self.assertFalse(first & second, "a claimed run is not claimed again")
+            self.assertFalse(self.Run._claim(10))
+            with (
+                self.assertRaises(IntegrityError),
+                mute_logger("odoo.sql_db"),
+                self.env.cr.savepoint(),
+            ):
+                self.Run.create(
+                    {
+                        "enrolment_id": first.enrolment_id.id,
+                        "step_id": first.step_id.id,
+                        "scheduled_at": "2026-01-10 09:00:00",
+                    }
+                )
+
+    def test_a_bad_record_fails_only_its_run(self):
+        broken = self.env["mail.template"].create(
+            {
+                "name": "Broken",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "subject": "Hi {{ object.name }}",
+                "body_html": '<p t-out="object.no_such_field.name"/>',
+                "partner_to": "{{ object.id }}",
+            }
+        )
+        bad = self.make_rule(
+            name="Bad", steps=[{"name": "Bad", "action": "email", "mail_template_id": broken.id}]
+        )
+        good = self.make_rule(
+            name="Good", steps=[{"name": "Tag", "action": "tag_add", "tag_ids": []}]
+        )
+        good.step_ids.tag_ids = self.env["res.partner.category"].create({"name": "Won back?"})
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            (bad | good).action_start()
+            self.engine()
+        self.assertEqual(self.runs(bad).state, "failed")
+        self.assertIn("no_such_field", self.runs(bad).error)
+        self.assertEqual(self.runs(good).state, "done")
+        self.assertIn(good.step_ids.tag_ids, self.lapsed.category_id)
+
+    def test_broken_configuration_refused_on_activation(self):
+        rule = self.Rule.create({"name": "Empty", "trigger": "segment_enter"})
+        with self.assertRaisesRegex(UserError, "choose the segment.*add at least one step"):
+            rule.action_start()
+        self.assertEqual(rule.state, "draft")
+        with self.assertRaises(ValidationError):
+            self.make_rule(domain="[('no_such_field', '=', 1)]")
+        step_rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook"}])
+        with self.assertRaisesRegex(UserError, "enter the URL"):
+            step_rule.action_start()
+        step_rule.step_ids.webhook_url = "ftp://example.com"
+        with self.assertRaisesRegex(UserError, "http"):
+            step_rule.action_start()
+
+    def test_segment_used_by_a_rule_cannot_be_deleted(self):
+        segment = self.env["pulse.segment"].create({"name": "Used", "domain": "[]"})
+        self.make_rule(trigger="segment_enter", trigger_segment_id=segment.id)
+        with self.assertRaisesRegex(UserError, "archive the segment"):
+            segment.unlink()
+
+    def test_preview(self):
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule = self.make_rule()
+            action = rule.action_preview()
+            preview = self.env["pulse.rule.preview"].browse(action["res_id"])
+            self.assertEqual(preview.candidate_count, 1)
+            self.assertEqual(preview.partner_ids, self.lapsed)
+            self.assertIn("Lapsed Ltd", preview.sample_html)
+            self.assertFalse(rule.enrolment_ids, "a preview enrols nobody")
+
+    # -------------------------------------------------------------- webhook
+    def test_webhook_signed_retried_then_failed(self):
+        server = HTTPServer(("127.0.0.1", 0), _Hook)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        _Hook.calls, _Hook.statuses = [], [503, 200]
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}])
+        rule.step_ids.webhook_secret = "s3cret"
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+            run = self.runs(rule)
+            self.assertEqual(run.state, "scheduled", "503: retried later")
+            self.assertIn("503", run.error)
+        with freeze_time("2026-01-10 09:05:00"):
+            self.engine()
+        self.assertEqual(run.state, "done")
+        self.assertEqual(run.response_code, 200)
+        self.assertEqual(len(_Hook.calls), 2)
+        keys = {headers["Idempotency-Key"] for headers, _body in _Hook.calls}
+        self.assertEqual(len(keys), 1, "the same key on every attempt")
+        headers, body = _Hook.calls[-1]
+        expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        self.assertEqual(headers["X-Pulse-Signature"], f"sha256={expected}")
+        self.assertEqual(json.loads(body)["customer"]["email"], "lapsed@pulse.example")
+        # unreachable: bounded retries, then failed with the reason
+        server.shutdown()
+        server.server_close()
+        rule2 = self.make_rule(
+            name="Down", steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}]
+        )
+        with freeze_time("2026-01-11 09:00:00"):
+            rule2.action_start()
+            for minutes in (0, 5, 10, 20):
+                with freeze_time(f"2026-01-11 09:{minutes:02d}:00"):
+                    self.engine()
+        run2 = self.runs(rule2)
+        self.assertEqual(run2.state, "failed")
+        self.assertEqual(run2.attempts, 3)
+        self.assertIn("unreachable", run2.error)
+
+    # --------------------------------------------------------------- access
+    def test_access(self):
+        rule = self.make_rule().with_user(self.pulse_marketer)
+        rule.write({"name": "Mine"})
+        as_user = rule.with_user(self.pulse_user)
+        self.assertEqual(as_user.name, "Mine")
+        with self.assertRaises(AccessError):
+            as_user.write({"name": "Theirs"})
+        with self.assertRaises(AccessError):
+            self.Rule.with_user(self.portal_user).search([])
+        company_b = self.env["res.company"].create({"name": "Rules B"})
+        other = self.Rule.create(
+            {"name": "B only", "company_id": company_b.id, "trigger": "no_purchase"}
+        )
+        self.assertNotIn(other, self.Rule.with_user(self.pulse_marketer).search([]))
+        with self.assertRaises(UserError):
+            self.env.ref("customer_pulse.rule_winback").unlink()
+
+    def test_shipped_rules_are_drafts_that_can_start(self):
+        shipped = self.Rule.search([("is_builtin", "=", True)])
+        self.assertEqual(len(shipped), 5)
+        self.assertEqual(set(shipped.mapped("state")), {"draft"})
+        for rule in shipped:
+            self.assertFalse(rule._configuration_errors(), rule.name)
