@@ -53,3 +53,10 @@ class TestTours(HttpCase):
         """A marketer builds a segment with the domain editor, refreshes it and opens its
         members."""
         self.start_tour("/odoo", "customer_pulse_segment", login="tour_pulse_marketer")
+
+    def test_rule_build_preview_start(self):
+        """A marketer builds a two-step rule, previews it and switches it on."""
+        self.start_tour("/odoo", "customer_pulse_rule", login="tour_pulse_marketer")
+        rule = self.env["pulse.rule"].search([("name", "=", "Come back, please")])
+        self.assertEqual(rule.state, "running")
+        self.assertEqual(rule.step_ids.mapped("action"), ["email", "activity"])
