@@ -440,11 +440,3 @@ class PulseRule(models.Model):
         if enrolment_ids:
             self.env["pulse.step.run"]._schedule_roots(enrolment_ids, self, now)
         return len(enrolment_ids)
-
-    def _partner_matches(self, partner, domain_text):
-        """Whether the commercial partner matches a filter of this rule now."""
-        query = self._partner_query(domain_text)
-        if query is None:
-            return True
-        self.env.cr.execute(SQL("SELECT %s IN (%s)", partner.id, query))
-        return self.env.cr.fetchone()[0]

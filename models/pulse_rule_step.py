@@ -95,6 +95,20 @@ class PulseRuleStep(models.Model):
     notify_user_ids = fields.Many2many(
         "res.users", string="Notify", help="These users are told each time the step runs."
     )
+    mailing_id = fields.Many2one(
+        "mailing.mailing",
+        string="Tracking mailing",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The Email Marketing mailing this step's emails are tracked under (opens, "
+        "clicks, bounces, replies, unsubscribe links).",
+    )
+    mail_sent_count = fields.Integer("Sent", compute="_compute_mail_counts")
+    mail_opened_count = fields.Integer("Opened", compute="_compute_mail_counts")
+    mail_clicked_count = fields.Integer("Clicked", compute="_compute_mail_counts")
+    mail_replied_count = fields.Integer("Replied", compute="_compute_mail_counts")
+    mail_bounced_count = fields.Integer("Bounced", compute="_compute_mail_counts")
     summary = fields.Char(compute="_compute_summary", string="What happens")
     run_ids = fields.One2many("pulse.step.run", "step_id")
     run_done_count = fields.Integer("Done", compute="_compute_run_counts")
@@ -125,6 +139,60 @@ class PulseRuleStep(models.Model):
             step.run_done_count = counts.get((step, "done"), 0)
             step.run_skipped_count = counts.get((step, "skipped"), 0)
             step.run_failed_count = counts.get((step, "failed"), 0)
+
+    def _compute_mail_counts(self):
+        Trace = self.env["mailing.trace"].sudo()
+        mailings = self.mailing_id
+        statuses = {
+            (mailing, status): count
+            for mailing, status, count in Trace._read_group(
+                [("mass_mailing_id", "in", mailings.ids)],
+                ["mass_mailing_id", "trace_status"],
+                ["__count"],
+            )
+        }
+        clicks = dict(
+            Trace._read_group(
+                [("mass_mailing_id", "in", mailings.ids), ("links_click_datetime", "!=", False)],
+                ["mass_mailing_id"],
+                ["__count"],
+            )
+        )
+        for step in self:
+            mine = {s: c for (m, s), c in statuses.items() if m == step.mailing_id}
+            step.mail_sent_count = sum(
+                c for s, c in mine.items() if s in ("pending", "sent", "open", "reply")
+            )
+            step.mail_opened_count = mine.get("open", 0) + mine.get("reply", 0)
+            step.mail_replied_count = mine.get("reply", 0)
+            step.mail_bounced_count = mine.get("bounce", 0)
+            step.mail_clicked_count = clicks.get(step.mailing_id, 0)
+
+    def _tracking_mailing(self):
+        """The mailing this email step's emails are tracked under, created once (the step
+        row is locked, so two workers do not create two)."""
+        self.ensure_one()
+        self.env.cr.execute("SELECT id FROM pulse_rule_step WHERE id = %s FOR UPDATE", [self.id])
+        self.invalidate_recordset(["mailing_id"])
+        if not self.mailing_id:
+            template = self.mail_template_id
+            self.sudo().mailing_id = (
+                self.env["mailing.mailing"]
+                .sudo()
+                .create(
+                    {
+                        "subject": f"{self.rule_id.name} — {self.name}",
+                        "mailing_model_id": self.env["ir.model"]._get_id("res.partner"),
+                        "mailing_domain": "[('id', '=', 0)]",
+                        "body_html": template.body_html,
+                        "body_arch": template.body_html,
+                        "state": "done",
+                        "sent_date": fields.Datetime.now(),
+                        "user_id": self.rule_id.user_id.id or self.env.uid,
+                    }
+                )
+            )
+        return self.mailing_id
 
     @api.constrains("parent_id")
     def _check_parent(self):

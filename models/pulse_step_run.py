@@ -217,53 +217,46 @@ class PulseStepRun(models.Model):
 
     @api.model
     def _process_due(self, limit=BATCH):
-        """Claim and run up to `limit` due runs in this transaction. Returns how many."""
+        """Claim and run up to `limit` due runs in this transaction. Returns how many.
+
+        Each run is first checked on its own (closed enrolment, exit, condition,
+        exclusions). The ready runs of one step then act together where the action has a
+        batch form (one template rendering for all the emails, one INSERT of all the
+        activities); if the batch fails, each run acts on its own, so that one bad record
+        fails only its own run."""
         runs = self._claim(limit)
+        facts = runs._due_facts()
+        ready = self.browse()
+        reserved = {}  # touches of this batch per customer, for the frequency cap
         for run in runs:
-            run._execute()
+            if run._guarded(run._check_due, facts, reserved):
+                ready |= run
+                if run.step_id.action in TOUCHES and not run.test_mode:
+                    reserved[run.partner_id.id] = reserved.get(run.partner_id.id, 0) + 1
+        for step in ready.step_id:
+            group = ready.filtered(lambda r, s=step: r.step_id == s)
+            produced = group._act_in_batch()
+            if produced is None:
+                for run in group:
+                    run._guarded(run._act)
+            else:
+                group._finish(produced)
         self.env.flush_all()
         return len(runs)
 
     def _execute(self):
-        """Run one claimed step: its effect and its new state in one savepoint; an error
-        fails this run only."""
+        """Run one claimed step on its own: checks, effect and new state."""
         self.ensure_one()
-        enrolment, step, rule = self.enrolment_id, self.step_id, self.rule_id
-        partner = enrolment.partner_id
+        if self._guarded(self._check_due, self._due_facts(), {}):
+            self._guarded(self._act)
+
+    def _guarded(self, method, *args):
+        """Call method in a savepoint; a skip, a retry or an error becomes this run's
+        state. Returns method's result, or False when it did not complete."""
         now = fields.Datetime.now()
         try:
             with self.env.cr.savepoint():
-                if enrolment.state != "running":
-                    self.write({"state": "cancelled", "reason": self.env._("enrolment closed")})
-                    return
-                reason = self._exit_reason()
-                if reason:
-                    enrolment._close(reason[0], reason[1])
-                    self.write({"state": "cancelled", "reason": reason[1]})
-                    return
-                if step.condition and not rule._partner_matches(partner, step.condition):
-                    self.write(
-                        {
-                            "state": "skipped",
-                            "reason": self.env._("the condition no longer holds"),
-                            "executed_at": now,
-                        }
-                    )
-                    return  # the branch stops here
-                exclusion = self._exclusion_reason()
-                if exclusion:
-                    raise RunSkipped(exclusion)
-                produced = getattr(self, f"_do_{step.action}")()
-                vals = {"state": "done", "executed_at": now, "error": False}
-                if produced:
-                    vals.update(res_model=produced._name, res_id=produced.id)
-                    if produced._name == "mail.mail":
-                        vals["mail_id"] = produced.id
-                self.write(vals)
-                if step.action in TOUCHES and not enrolment.first_touch_date:
-                    enrolment.first_touch_date = now
-                self._notify()
-                self._schedule_children()
+                return method(*args)
         except RunSkipped as skip:
             self.write({"state": "skipped", "reason": str(skip), "executed_at": now})
             self._schedule_children()  # an unreachable customer still gets the next steps
@@ -278,26 +271,198 @@ class PulseStepRun(models.Model):
         except Exception as e:
             _logger.info("pulse step run %s failed: %s", self.id, e)
             self.write({"state": "failed", "error": str(e) or repr(e), "executed_at": now})
+        return False
 
-    def _exit_reason(self):
+    def _due_facts(self):
+        """What the checks of these runs need, read set-based once for the batch: who
+        bought since entering, who matches the exit filters and step conditions, who owes
+        money, how many touches each customer had lately."""
+        cr = self.env.cr
+        self.env.flush_all()
+        partners = self.partner_id
+        # prefetch what the per-run checks read
+        partners.mapped("email")
+        partners.mapped("is_blacklisted")
+        facts = {"bought": set(), "matches": {}, "overdue": set(), "touches": {}}
+        enrolments = self.enrolment_id.filtered(lambda e: e.rule_id.exit_on_purchase)
+        if enrolments:
+            cr.execute(
+                """
+                SELECT e.id FROM pulse_enrolment e
+                 WHERE e.id = ANY(%s) AND EXISTS (
+                       SELECT 1 FROM sale_order so JOIN res_partner p ON p.id = so.partner_id
+                        WHERE COALESCE(p.commercial_partner_id, p.id) = e.partner_id
+                          AND so.state = 'sale' AND so.company_id = e.company_id
+                          AND so.date_order > e.date_enrolled)
+                """,
+                [enrolments.ids],
+            )
+            facts["bought"] = {r[0] for r in cr.fetchall()}
+        filters = {(run.rule_id, run.rule_id.exit_domain) for run in self if run.rule_id.exit_domain}
+        filters |= {(run.rule_id, run.step_id.condition) for run in self if run.step_id.condition}
+        for rule, text in filters:
+            query = rule._partner_query(text)
+            if query is None:
+                facts["matches"][text] = set(partners.ids)
+                continue
+            cr.execute(SQL("SELECT id FROM (%s) q WHERE id = ANY(%s)", query, partners.ids))
+            facts["matches"][text] = {r[0] for r in cr.fetchall()}
+        cr.execute(
+            """
+            SELECT partner_id FROM pulse_partner_stats
+             WHERE partner_id = ANY(%s) AND company_id = ANY(%s) AND amount_overdue > 0
+            """,
+            [partners.ids, self.company_id.ids],
+        )
+        facts["overdue"] = {r[0] for r in cr.fetchall()}
+        params = self.env["ir.config_parameter"].sudo()
+        facts["cap"] = (
+            int(params.get_param("customer_pulse.cap_touches", 3) or 0),
+            int(params.get_param("customer_pulse.cap_days", 7) or 0),
+        )
+        touches, days = facts["cap"]
+        if touches > 0 and days > 0:
+            cr.execute(
+                """
+                SELECT partner_id, COUNT(*) FROM pulse_step_run
+                 WHERE partner_id = ANY(%s) AND state = 'done' AND NOT test_mode
+                   AND action = ANY(%s) AND executed_at > %s
+                 GROUP BY partner_id
+                """,
+                [partners.ids, list(TOUCHES), fields.Datetime.now() - timedelta(days=days)],
+            )
+            facts["touches"] = dict(cr.fetchall())
+        return facts
+
+    def _check_due(self, facts, reserved):
+        """True when the run may act now; otherwise its final state is written.
+        facts: from _due_facts; reserved: touches already granted in this batch, per
+        customer."""
+        enrolment, step = self.enrolment_id, self.step_id
+        partner = enrolment.partner_id
+        if enrolment.state != "running":
+            self.write({"state": "cancelled", "reason": self.env._("enrolment closed")})
+            return False
+        reason = self._exit_reason(facts)
+        if reason:
+            enrolment._close(reason[0], reason[1])
+            self.write({"state": "cancelled", "reason": reason[1]})
+            return False
+        if step.condition and partner.id not in facts["matches"][step.condition]:
+            self.write(
+                {
+                    "state": "skipped",
+                    "reason": self.env._("the condition no longer holds"),
+                    "executed_at": fields.Datetime.now(),
+                }
+            )
+            return False  # the branch stops here
+        exclusion = self._exclusion_reason(facts, reserved)
+        if exclusion:
+            raise RunSkipped(exclusion)
+        return True
+
+    def _act(self):
+        produced = getattr(self, f"_do_{self.step_id.action}")()
+        self._finish({self: produced} if produced else {})
+        return True
+
+    def _finish(self, produced):
+        """Mark these runs done (produced: {run: record it made}), note the first touch,
+        tell who must be told and schedule what follows."""
+        now = fields.Datetime.now()
+        plain = self.filtered(lambda r: r not in produced)
+        plain.write({"state": "done", "executed_at": now, "error": False})
+        for run, record in produced.items():
+            vals = {"state": "done", "executed_at": now, "error": False}
+            if record:
+                vals.update(res_model=record._name, res_id=record.id)
+                if record._name == "mail.mail":
+                    vals["mail_id"] = record.id
+            run.write(vals)
+        touched = self.filtered(lambda r: r.step_id.action in TOUCHES).enrolment_id
+        touched.filtered(lambda e: not e.first_touch_date).write({"first_touch_date": now})
+        for run in self.filtered(lambda r: r.step_id.notify_user_ids):
+            run._notify()
+        self._schedule_children()
+
+    def _act_in_batch(self):
+        """{run: record} when the step's action ran for all these runs at once, None when
+        it has no batch form or the batch failed (each run then acts alone)."""
+        batch = getattr(self, f"_batch_{self[:1].step_id.action}", None)
+        if not batch or len(self) < 2 or len(self.partner_id) < len(self):
+            return None
+        try:
+            with self.env.cr.savepoint():
+                return batch()
+        except Exception as e:  # one bad record: the runs act one by one
+            _logger.info("pulse: batch of %s runs acts run by run: %s", len(self), e)
+            return None
+
+    def _batch_email(self):
+        if any(self.mapped("test_mode")):
+            return None
+        template = self[0].step_id.mail_template_id.sudo()
+        mails = template.send_mail_batch(self.partner_id.ids, force_send=False, raise_exception=True)
+        by_partner = {mail.res_id: mail for mail in mails}
+        if len(by_partner) != len(self):
+            raise UserError(self.env._("the batch did not make one email per customer"))
+        produced = {run: by_partner[run.partner_id.id] for run in self}
+        self._track(produced)
+        return produced
+
+    def _track(self, produced):
+        """Put these runs' emails under their step's tracking mailing: a trace per email
+        (opens, clicks, bounces, replies) and tracked links."""
+        mailing = self[0].step_id._tracking_mailing()
+        vals = {"mass_mailing_id": mailing.id}
+        traces = []
+        for run, mail in produced.items():
+            mail.write(
+                {
+                    "mailing_id": mailing.id,
+                    "body_html": mailing._shorten_links(
+                        mail.body_html or "",
+                        vals,
+                        blacklist=["/unsubscribe_from_list", "/view", "/cards/"],
+                    ),
+                }
+            )
+            traces.append(
+                {
+                    "trace_type": "mail",
+                    "mail_mail_id": mail.id,
+                    "mass_mailing_id": mailing.id,
+                    "model": "res.partner",
+                    "res_id": run.partner_id.id,
+                    "email": email_normalize(run.partner_id.email or ""),
+                    "message_id": mail.message_id,
+                }
+            )
+        self.env["mailing.trace"].sudo().create(traces)
+
+    def _batch_activity(self):
+        activities = self.env["mail.activity"].sudo().create([run._activity_vals() for run in self])
+        return dict(zip(self, activities, strict=True))
+
+    def _batch_tag_add(self):
+        self.partner_id.sudo().write({"category_id": [(4, t.id) for t in self[0].step_id.tag_ids]})
+        return {}
+
+    def _batch_tag_remove(self):
+        self.partner_id.sudo().write({"category_id": [(3, t.id) for t in self[0].step_id.tag_ids]})
+        return {}
+
+    def _exit_reason(self, facts):
         """(state, reason) when the enrolment must end now, else None."""
         enrolment, rule = self.enrolment_id, self.rule_id
-        if rule.exit_on_purchase:
-            self.env.cr.execute(
-                """
-                SELECT 1 FROM sale_order so JOIN res_partner p ON p.id = so.partner_id
-                 WHERE COALESCE(p.commercial_partner_id, p.id) = %s AND so.state = 'sale'
-                   AND so.company_id = %s AND so.date_order > %s LIMIT 1
-                """,
-                [enrolment.partner_id.id, enrolment.company_id.id, enrolment.date_enrolled],
-            )
-            if self.env.cr.fetchone():
-                return "converted", self.env._("bought since entering")
-        if rule.exit_domain and rule._partner_matches(enrolment.partner_id, rule.exit_domain):
+        if enrolment.id in facts["bought"]:
+            return "converted", self.env._("bought since entering")
+        if rule.exit_domain and enrolment.partner_id.id in facts["matches"][rule.exit_domain]:
             return "exited", self.env._("matches the exit filter")
         return None
 
-    def _exclusion_reason(self):
+    def _exclusion_reason(self, facts, reserved):
         """Why this customer must not get this step now (checked when it is due)."""
         partner, step, rule = self.partner_id, self.step_id, self.rule_id
         if not partner.active:
@@ -313,40 +478,16 @@ class PulseStepRun(models.Model):
             if partner.phone_sanitized_blacklisted:
                 return self.env._("phone blacklisted")
         if step.action in TOUCHES and not self.test_mode:
-            if rule.marketing_hold:
-                self.env.cr.execute(
-                    "SELECT amount_overdue FROM pulse_partner_stats"
-                    " WHERE partner_id = %s AND company_id = %s",
-                    [partner.id, self.company_id.id],
+            if rule.marketing_hold and partner.id in facts["overdue"]:
+                return self.env._("owes money (marketing hold)")
+            touches, days = facts["cap"]
+            recent = facts["touches"].get(partner.id, 0) + reserved.get(partner.id, 0)
+            if touches > 0 and days > 0 and recent >= touches:
+                return self.env._(
+                    "frequency cap: %(touches)s touches in %(days)s days",
+                    touches=touches,
+                    days=days,
                 )
-                row = self.env.cr.fetchone()
-                if row and row[0] and row[0] > 0:
-                    return self.env._("owes money (marketing hold)")
-            cap_reason = self._cap_reason()
-            if cap_reason:
-                return cap_reason
-        return None
-
-    def _cap_reason(self):
-        """The frequency cap across all rules: at most K touches per customer per D days."""
-        params = self.env["ir.config_parameter"].sudo()
-        touches = int(params.get_param("customer_pulse.cap_touches", 3) or 0)
-        days = int(params.get_param("customer_pulse.cap_days", 7) or 0)
-        if touches <= 0 or days <= 0:
-            return None
-        self.env.flush_all()
-        self.env.cr.execute(
-            """
-            SELECT COUNT(*) FROM pulse_step_run
-             WHERE partner_id = %s AND state = 'done' AND NOT test_mode
-               AND action = ANY(%s) AND executed_at > %s
-            """,
-            [self.partner_id.id, list(TOUCHES), fields.Datetime.now() - timedelta(days=days)],
-        )
-        if self.env.cr.fetchone()[0] >= touches:
-            return self.env._(
-                "frequency cap: %(touches)s touches in %(days)s days", touches=touches, days=days
-            )
         return None
 
     def _notify(self):
@@ -373,15 +514,76 @@ class PulseStepRun(models.Model):
         mail_id = template.sudo().send_mail(
             self.partner_id.id, force_send=False, raise_exception=True, email_values=values
         )
-        return self.env["mail.mail"].sudo().browse(mail_id)
+        mail = self.env["mail.mail"].sudo().browse(mail_id)
+        if not self.test_mode:
+            self._track({self: mail})
+        return mail
 
     def _do_sms(self):
+        """A text through the configured channel: Odoo's SMS service (sms.sms, sent by its
+        queue) or an HTTP gateway (one signed-in POST, at least once: the reference is the
+        same on every attempt)."""
         if self.test_mode:
             raise RunSkipped(self.env._("test mode: no text sent"))
-        messages = self.partner_id._message_sms_with_template(
-            template=self.step_id.sms_template_id, partner_ids=self.partner_id.ids
+        params = self.env["ir.config_parameter"].sudo()
+        template = self.step_id.sms_template_id
+        partner = self.partner_id
+        if params.get_param("customer_pulse.sms_gateway", "odoo") != "http":
+            messages = partner._message_sms_with_template(
+                template=template, partner_ids=partner.ids
+            )
+            return messages[:1] if messages else None
+        number = partner._phone_format(number=partner.mobile or partner.phone or "")
+        if not number:
+            raise RunSkipped(self.env._("invalid phone number"))
+        body = template._render_field("body", partner.ids)[partner.id]
+        url = params.get_param("customer_pulse.sms_gateway_url")
+        if not url:
+            raise UserError(self.env._("the SMS gateway URL is not set (Settings)"))
+        headers = {"Content-Type": "application/json"}
+        token = params.get_param("customer_pulse.sms_gateway_token")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        payload = {"to": number, "body": body, "reference": self._idempotency_key()}
+        response = self._post(url, json.dumps(payload).encode(), headers, "SMS gateway")
+        return partner.sudo().message_post(
+            body=self.env._(
+                "Text sent to %(number)s through the SMS gateway (%(code)s): %(body)s",
+                number=number,
+                code=response.status_code,
+                body=body,
+            ),
+            subtype_xmlid="mail.mt_note",
         )
-        return messages[:1] if messages else None
+
+    def _idempotency_key(self):
+        return f"pulse-run-{self.env.cr.dbname}-{self.id}"
+
+    def _post(self, url, body, headers, what):
+        """POST with a timeout; transient failures (unreachable, timeout, 429, 5xx) are
+        retried with back-off up to WEBHOOK_ATTEMPTS, other refusals fail the run."""
+        headers = {**headers, "Idempotency-Key": self._idempotency_key()}
+        started = time.monotonic()
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        except requests.RequestException as e:
+            self.duration_ms = int((time.monotonic() - started) * 1000)
+            self._retry_or_fail(
+                self.env._("%(what)s unreachable: %(error)s", what=what, error=e)
+            )
+        self.duration_ms = int((time.monotonic() - started) * 1000)
+        self.response_code = response.status_code
+        if response.status_code >= 500 or response.status_code == 429:
+            self._retry_or_fail(
+                self.env._("%(what)s answered %(code)s", what=what, code=response.status_code)
+            )
+        if response.status_code >= 400:
+            raise UserError(
+                self.env._(
+                    "%(what)s refused the call: %(code)s", what=what, code=response.status_code
+                )
+            )
+        return response
 
     def _activity_user(self):
         step, partner = self.step_id, self.partner_id
@@ -394,24 +596,21 @@ class PulseStepRun(models.Model):
         }.get(step.activity_assign)
         return user or step.activity_user_id or self.rule_id.user_id or self.env.user
 
-    def _do_activity(self):
+    def _activity_vals(self):
         step = self.step_id
-        return (
-            self.env["mail.activity"]
-            .sudo()
-            .create(
-                {
-                    "res_model_id": self.env["ir.model"]._get_id("res.partner"),
-                    "res_id": self.partner_id.id,
-                    "activity_type_id": step.activity_type_id.id,
-                    "summary": step.activity_summary or step.name,
-                    "note": step.activity_note,
-                    "date_deadline": fields.Date.context_today(self)
-                    + timedelta(days=step.activity_deadline_days),
-                    "user_id": self._activity_user().id,
-                }
-            )
-        )
+        return {
+            "res_model_id": self.env["ir.model"]._get_id("res.partner"),
+            "res_id": self.partner_id.id,
+            "activity_type_id": step.activity_type_id.id,
+            "summary": step.activity_summary or step.name,
+            "note": step.activity_note,
+            "date_deadline": fields.Date.context_today(self)
+            + timedelta(days=step.activity_deadline_days),
+            "user_id": self._activity_user().id,
+        }
+
+    def _do_activity(self):
+        return self.env["mail.activity"].sudo().create(self._activity_vals())
 
     def _do_note(self):
         return self.partner_id.sudo().message_post(
@@ -509,29 +708,11 @@ class PulseStepRun(models.Model):
             raise RunSkipped(self.env._("test mode: webhook not called"))
         step = self.step_id.sudo()
         body = json.dumps(self._webhook_payload(), sort_keys=True).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": f"pulse-run-{self.env.cr.dbname}-{self.id}",
-        }
+        headers = {"Content-Type": "application/json"}
         if step.webhook_secret:
             signature = hmac.new(step.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Pulse-Signature"] = f"sha256={signature}"
-        started = time.monotonic()
-        try:
-            response = requests.post(
-                step.webhook_url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT
-            )
-        except requests.RequestException as e:
-            self.duration_ms = int((time.monotonic() - started) * 1000)
-            self._retry_or_fail(self.env._("webhook unreachable: %(error)s", error=e))
-        self.duration_ms = int((time.monotonic() - started) * 1000)
-        self.response_code = response.status_code
-        if response.status_code >= 500 or response.status_code == 429:
-            self._retry_or_fail(self.env._("webhook answered %(code)s", code=response.status_code))
-        if response.status_code >= 400:
-            raise UserError(
-                self.env._("webhook refused the call: %(code)s", code=response.status_code)
-            )
+        self._post(step.webhook_url, body, headers, self.env._("webhook"))
 
     def _retry_or_fail(self, message):
         if self.attempts < WEBHOOK_ATTEMPTS:

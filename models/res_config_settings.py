@@ -30,3 +30,18 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="customer_pulse.cap_days",
         default=7,
     )
+    pulse_sms_gateway = fields.Selection(
+        [("odoo", "Odoo SMS (IAP)"), ("http", "My HTTP gateway")],
+        string="Texts sent through",
+        config_parameter="customer_pulse.sms_gateway",
+        default="odoo",
+    )
+    pulse_sms_gateway_url = fields.Char(
+        string="Gateway URL", config_parameter="customer_pulse.sms_gateway_url"
+    )
+    pulse_sms_gateway_token = fields.Char(
+        string="Gateway token",
+        config_parameter="customer_pulse.sms_gateway_token",
+        help="Sent as 'Authorization: Bearer <token>'. Stored in a system parameter: only "
+        "administrators read it.",
+    )

@@ -35,9 +35,14 @@ for scale in $scales; do
   drop_db "$run_db"
   pg_psql -d postgres -c "CREATE DATABASE $run_db TEMPLATE $tmpl" >/dev/null
   # the history is kept; the addon is brought up to the code being measured
-  odoo_bin -d "$run_db" -u customer_pulse --stop-after-init --log-level=warn \
+  # (base_automation: the comparison of the rules bench)
+  odoo_bin -d "$run_db" -u customer_pulse -i base_automation --stop-after-init --log-level=warn \
     --http-port="$(free_port)"
   say "measuring at $scale"
   (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_partner_stats.py "$run_db" "$scale" "$out")
+  if [ "${RULES:-1}" = 1 ]; then
+    say "measuring rules at $scale"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_rules.py "$run_db" "$scale" "$out")
+  fi
   drop_db "$run_db"
 done

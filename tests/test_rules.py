@@ -106,6 +106,14 @@ class TestRules(PulseFactsCase):
             self.assertEqual(run.mail_id.state, "outgoing", "queued, not sent in the run")
             self.assertIn(self.lapsed, run.mail_id.recipient_ids)
             self.assertEqual(enrolment.first_touch_date.date(), date(2026, 1, 10))
+            # tracked like a mass mailing: opens, clicks, bounces, replies
+            trace = self.env["mailing.trace"].search([("mail_mail_id", "=", run.mail_id.id)])
+            self.assertEqual(trace.mass_mailing_id, email_step.mailing_id)
+            self.assertEqual(run.mail_id.mailing_id, email_step.mailing_id)
+            self.assertEqual(trace.res_id, self.lapsed.id)
+            trace.set_opened()
+            email_step.invalidate_recordset()
+            self.assertEqual(email_step.mail_opened_count, 1)
             call_run = self.runs(rule) - run
             self.assertEqual(call_run.state, "scheduled")
             self.engine()  # nothing due yet: nothing happens twice
@@ -377,6 +385,45 @@ class TestRules(PulseFactsCase):
         self.assertEqual(self.runs(good).state, "done")
         self.assertIn(good.step_ids.tag_ids, self.lapsed.category_id)
 
+    def test_batch_of_emails_and_fallback_run_by_run(self):
+        """Emails of one step go out in one rendering; when one customer breaks the batch,
+        each run acts alone and only that one fails."""
+        mister = self.env["res.partner.title"].create({"name": "Mister"})
+        picky = self.env["mail.template"].create(
+            {
+                "name": "Needs a title",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "subject": "Hello",
+                "body_html": '<p t-out="object.title.name.upper()"/>',
+                "partner_to": "{{ object.id }}",
+            }
+        )
+        customers = self.env["res.partner"].create(
+            [
+                {"name": f"Batch {i}", "email": f"batch{i}@pulse.example", "title": mister.id}
+                for i in range(3)
+            ]
+        )
+        untitled = self.env["res.partner"].create({"name": "Untitled", "email": "u@pulse.example"})
+        fine = self.make_rule(name="Fine")
+        picky_rule = self.make_rule(
+            name="Picky",
+            steps=[{"name": "Picky", "action": "email", "mail_template_id": picky.id}],
+        )
+        with freeze_time("2026-01-10 09:00:00"):
+            for partner in customers | untitled:
+                self.make_order(partner, "2024-06-01")
+            self.Stats._refresh_all()
+            (fine | picky_rule).action_start()
+            self.engine()
+        fine_runs = self.runs(fine)
+        self.assertEqual(set(fine_runs.mapped("state")), {"done"})
+        self.assertEqual(len(fine_runs.mail_id), 4)
+        self.assertEqual(fine_runs.mail_id.mapped("res_id"), fine_runs.partner_id.ids)
+        states = {r.partner_id: r.state for r in self.runs(picky_rule)}
+        self.assertEqual(states.pop(untitled), "failed")
+        self.assertEqual(set(states.values()), {"done"})
+
     def test_broken_configuration_refused_on_activation(self):
         rule = self.Rule.create({"name": "Empty", "trigger": "segment_enter"})
         with self.assertRaisesRegex(UserError, "choose the segment.*add at least one step"):
@@ -454,6 +501,47 @@ class TestRules(PulseFactsCase):
         self.assertEqual(run2.state, "failed")
         self.assertEqual(run2.attempts, 3)
         self.assertIn("unreachable", run2.error)
+
+    def test_sms_through_the_http_gateway(self):
+        server = HTTPServer(("127.0.0.1", 0), _Hook)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        _Hook.calls, _Hook.statuses = [], []
+        params = self.env["ir.config_parameter"]
+        params.set_param("customer_pulse.sms_gateway", "http")
+        params.set_param(
+            "customer_pulse.sms_gateway_url", f"http://127.0.0.1:{server.server_port}/sms"
+        )
+        params.set_param("customer_pulse.sms_gateway_token", "t0ken")
+        template = self.env["sms.template"].create(
+            {
+                "name": "Miss you",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "body": "We miss you, {{ object.name }}",
+            }
+        )
+        self.lapsed.write({"mobile": "+32 470 12 34 56", "country_id": self.env.ref("base.be").id})
+        wrong = self.env["res.partner"].create({"name": "Wrong number", "mobile": "12"})
+        rule = self.make_rule(
+            steps=[{"name": "Text", "action": "sms", "sms_template_id": template.id}]
+        )
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.make_order(wrong, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+        states = {r.partner_id: (r.state, r.reason) for r in self.runs(rule)}
+        self.assertEqual(states[self.lapsed], ("done", False))
+        self.assertEqual(states[wrong], ("skipped", "invalid phone number"))
+        self.assertEqual(len(_Hook.calls), 1)
+        headers, body = _Hook.calls[0]
+        self.assertEqual(headers["Authorization"], "Bearer t0ken")
+        payload = json.loads(body)
+        self.assertEqual(payload["to"], "+32470123456")
+        self.assertEqual(payload["body"], "We miss you, Lapsed Ltd")
+        self.assertEqual(payload["reference"], headers["Idempotency-Key"])
 
     # --------------------------------------------------------------- access
     def test_access(self):

@@ -1,0 +1,309 @@
+"""Rules at scale: a win-back rule enrolling every lapsed customer, its email step run by the
+engine as the scheduler runs it (throughput, calls within the cron's limits, zero duplicates,
+nothing lost), activity and tag throughput, Odoo's base_automation sending the same template
+to the same customers, and a fault run (two workers at once, a worker killed mid-batch).
+
+Usage: python bench/bench_rules.py DBNAME SCALE OUT   (the facts must be refreshed: run after
+bench_partner_stats.py on the same database)
+       python bench/bench_rules.py worker DBNAME      (one engine worker, used by the fault run)
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+
+from odoo_env import environment
+
+SUBSET = 10_000  # customers for the activity, tag, base_automation and fault runs
+TEMPLATE = "customer_pulse.mail_template_winback"
+
+
+def timed(fn):
+    start = time.monotonic()
+    result = fn()
+    return time.monotonic() - start, result
+
+
+def make_rule(env, name, step, domain="[]"):
+    rule = env["pulse.rule"].create(
+        {
+            "name": name,
+            "trigger": "no_purchase",
+            "trigger_days": 1,
+            "marketing_hold": False,
+            "exit_on_purchase": False,
+            "domain": domain,
+            "step_ids": [(0, 0, {"name": name, **step})],
+        }
+    )
+    rule.action_start()
+    env.cr.commit()
+    return rule
+
+
+def template_copy(env, subject):
+    """A copy of the win-back template with its own subject, to count its emails."""
+    return env.ref(TEMPLATE).copy({"subject": subject, "name": subject})
+
+
+def run_engine_as_cron(env):
+    """Call the engine like the scheduler does until nothing is due; returns (seconds, calls,
+    longest call)."""
+    Run = env["pulse.step.run"]
+    calls, longest, start = 0, 0.0, time.monotonic()
+    while True:
+        call_s, _ = timed(Run._cron_run_engine)
+        env.cr.commit()
+        calls += 1
+        longest = max(longest, call_s)
+        env.cr.execute(
+            "SELECT COUNT(*) FROM pulse_step_run WHERE state IN ('scheduled', 'processing')"
+            " AND scheduled_at <= now() AT TIME ZONE 'UTC'"
+        )
+        if not env.cr.fetchone()[0]:
+            break
+    return time.monotonic() - start, calls, longest
+
+
+def counts(env, rule, subject=None):
+    cr = env.cr
+    cr.execute("SELECT COUNT(*) FROM pulse_enrolment WHERE rule_id = %s", [rule.id])
+    enrolled = cr.fetchone()[0]
+    cr.execute(
+        "SELECT state, COUNT(*) FROM pulse_step_run WHERE rule_id = %s GROUP BY state", [rule.id]
+    )
+    states = dict(cr.fetchall())
+    result = {"enrolled": enrolled, "runs": states}
+    if subject:
+        cr.execute(
+            """
+            SELECT COUNT(*), COUNT(DISTINCT res_id) FROM mail_message
+             WHERE model = 'res.partner' AND subject = %s
+            """,
+            [subject],
+        )
+        mails, partners = cr.fetchone()
+        result.update(emails=mails, duplicates=mails - partners)
+    result["lost"] = enrolled - states.get("done", 0) - states.get("skipped", 0)
+    return result
+
+
+def subset_domain(env, offset):
+    env.cr.execute(
+        "SELECT partner_id FROM pulse_partner_stats ORDER BY partner_id OFFSET %s LIMIT %s",
+        [offset, SUBSET],
+    )
+    ids = [r[0] for r in env.cr.fetchall()]
+    return f"[('id', '>=', {ids[0]}), ('id', '<=', {ids[-1]})]"
+
+
+def bench_base_automation(env, domain, subject):
+    """Odoo's own time-based automation sending the same template to the same customers:
+    one transaction for every record, one server action per record."""
+    if "base.automation" not in env:
+        return {"skipped": "base_automation not installed"}
+    template = template_copy(env, subject)
+    action = env["ir.actions.server"].create(
+        {
+            "name": subject,
+            "model_id": env["ir.model"]._get_id("res.partner"),
+            "state": "mail_post",
+            "mail_post_method": "email",
+            "template_id": template.id,
+        }
+    )
+    # base_automation's filters know no relative dates: the same day, written out
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    lapsed = f"[('pulse_last_order_date', '<', '{yesterday}')] + {domain}"
+    env["base.automation"].create(
+        {
+            "name": subject,
+            "model_id": env["ir.model"]._get_id("res.partner"),
+            "trigger": "on_time",
+            "trg_date_id": env["ir.model.fields"]._get("res.partner", "create_date").id,
+            "trg_date_range": 0,
+            "trg_date_range_type": "day",
+            "filter_domain": lapsed,
+            "action_server_ids": [(6, 0, action.ids)],
+        }
+    )
+    env.cr.commit()
+    seconds, _ = timed(lambda: (env["base.automation"]._check(automatic=True), env.cr.commit()))
+    env.cr.execute(
+        "SELECT COUNT(*) FROM mail_message WHERE model = 'res.partner' AND subject = %s",
+        [subject],
+    )
+    emails = env.cr.fetchone()[0]
+    return {"seconds": round(seconds, 2), "emails": emails, "per_s": round(emails / seconds, 1)}
+
+
+def worker(dbname):
+    """One engine worker: claim and run batches, commit each, until nothing is due."""
+    with environment(dbname) as env:
+        Run = env["pulse.step.run"]
+        while Run._process_due(100):
+            env.cr.commit()
+        env.cr.commit()
+
+
+def spawn_worker(dbname):
+    return subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "worker", dbname],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def fault_run(env, dbname, domain, name):
+    """Two workers at once on one rule, then a worker killed mid-batch and a new one to
+    finish: emails per customer must stay one, and every run must end."""
+    template = template_copy(env, name)
+    rule = make_rule(env, name, {"action": "email", "mail_template_id": template.id}, domain)
+    rule._enrol()
+    env.cr.commit()
+    two = [spawn_worker(dbname), spawn_worker(dbname)]
+    for proc in two:
+        proc.wait()
+    two_workers = counts(env, rule, name)
+    # a worker killed mid-batch
+    name2 = name + " (kill)"
+    template2 = template_copy(env, name2)
+    rule2 = make_rule(env, name2, {"action": "email", "mail_template_id": template2.id}, domain)
+    rule2._enrol()
+    env.cr.commit()
+    proc = spawn_worker(dbname)
+    done_before_kill = 0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        env.cr.execute(
+            "SELECT COUNT(*) FROM pulse_step_run WHERE rule_id = %s AND state = 'done'",
+            [rule2.id],
+        )
+        done_before_kill = env.cr.fetchone()[0]
+        env.cr.commit()
+        if done_before_kill >= SUBSET // 4:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = spawn_worker(dbname)
+    resumed.wait()
+    killed = counts(env, rule2, name2)
+    killed["done_before_kill"] = done_before_kill
+    return {"two_workers": two_workers, "worker_killed": killed}
+
+
+def main(dbname, scale, out):
+    with environment(dbname) as env:
+        cr = env.cr
+        # the generated customers have no email: give each commercial partner one
+        cr.execute(
+            """
+            UPDATE res_partner SET email = 'customer' || id || '@bench.example',
+                   email_normalized = 'customer' || id || '@bench.example'
+             WHERE email IS NULL AND id = commercial_partner_id
+            """
+        )
+        env["ir.config_parameter"].set_param("customer_pulse.cap_touches", 0)
+        cr.commit()
+        # 1. every lapsed customer enters a win-back rule whose first step queues an email
+        subject = "Bench win-back"
+        template = template_copy(env, subject)
+        rule = make_rule(env, subject, {"action": "email", "mail_template_id": template.id})
+        enrol_s, enrolled = timed(lambda: (rule._enrol(), cr.commit())[0])
+        engine_s, calls, longest = run_engine_as_cron(env)
+        email = counts(env, rule, subject)
+        email.update(
+            enrol_s=round(enrol_s, 2),
+            engine_s=round(engine_s, 2),
+            cron_calls=calls,
+            longest_call_s=round(longest, 2),
+            runs_per_s=round(email["runs"].get("done", 0) / engine_s, 1),
+        )
+        assert enrolled == email["enrolled"]
+        # 2. activity and tag throughput on a subset
+        results = {"email": email}
+        tag = env["res.partner.category"].create({"name": "Bench win-back"})
+        call = env.ref("mail.mail_activity_data_call")
+        for offset, (kind, step) in enumerate(
+            (
+                ("activity", {"action": "activity", "activity_type_id": call.id}),
+                ("tag", {"action": "tag_add", "tag_ids": [(6, 0, tag.ids)]}),
+            )
+        ):
+            sub = make_rule(env, f"Bench {kind}", step, subset_domain(env, offset * SUBSET))
+            sub._enrol()
+            cr.commit()
+            seconds, calls, longest = run_engine_as_cron(env)
+            result = counts(env, sub)
+            result.update(
+                engine_s=round(seconds, 2),
+                runs_per_s=round(result["runs"].get("done", 0) / seconds, 1),
+                longest_call_s=round(longest, 2),
+            )
+            results[kind] = result
+        # 3. the same template to the same customers: our engine and base_automation
+        domain = subset_domain(env, 2 * SUBSET)
+        ours_subject = "Bench same data (Customer Pulse)"
+        ours_template = template_copy(env, ours_subject)
+        ours = make_rule(
+            env, ours_subject, {"action": "email", "mail_template_id": ours_template.id}, domain
+        )
+        ours_s, _ = timed(lambda: (ours._enrol(), cr.commit(), run_engine_as_cron(env)))
+        ours_counts = counts(env, ours, ours_subject)
+        results["same_data"] = {
+            "customer_pulse": {
+                "seconds": round(ours_s, 2),
+                "emails": ours_counts["emails"],
+                "per_s": round(ours_counts["emails"] / ours_s, 1),
+            },
+            "base_automation": bench_base_automation(
+                env, domain, "Bench same data (base_automation)"
+            ),
+        }
+        # 4. faults
+        results["faults"] = fault_run(env, dbname, subset_domain(env, 3 * SUBSET), "Bench fault")
+    data = {}
+    if os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            data = json.load(f)
+    data.setdefault(scale, {})["rules"] = results
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print_table(scale, results)
+
+
+def print_table(scale, r):
+    e = r["email"]
+    print(f"\nRules, SCALE={scale}")
+    print(
+        f"  win-back email to {e['enrolled']:,} customers: enrol {e['enrol_s']} s, engine"
+        f" {e['engine_s']} s ({e['runs_per_s']} runs/s) in {e['cron_calls']} cron calls"
+        f" (longest {e['longest_call_s']} s); emails {e['emails']:,}, duplicates"
+        f" {e['duplicates']}, lost {e['lost']}"
+    )
+    for kind in ("activity", "tag"):
+        k = r[kind]
+        print(f"  {kind}: {k['runs_per_s']} runs/s ({k['enrolled']:,} customers), lost {k['lost']}")
+    same = r["same_data"]
+    ours, base = same["customer_pulse"], same["base_automation"]
+    if "per_s" in base:
+        print(
+            f"  same template, same {SUBSET:,} customers: Customer Pulse {ours['per_s']} emails/s,"
+            f" base_automation {base['per_s']} emails/s ({ours['per_s'] / base['per_s']:.1f}x)"
+        )
+    for name, f in r["faults"].items():
+        print(f"  fault run, {name}: duplicates {f['duplicates']}, lost {f['lost']}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "worker":
+        worker(sys.argv[2])
+    else:
+        main(sys.argv[1], sys.argv[2], sys.argv[3])
