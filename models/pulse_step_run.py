@@ -102,10 +102,10 @@ class PulseStepRun(models.Model):
                        create_uid, write_uid, create_date, write_date)
                 SELECT e.id, s.step_id, e.rule_id, e.partner_id, e.company_id, st.action,
                        'scheduled', s.at, %(test)s, 0, %(uid)s, %(uid)s, %(now)s, %(now)s
-                  FROM pulse_enrolment e
+                  FROM UNNEST(%(ids)s::integer[]) AS n(id)
+                  JOIN pulse_enrolment e ON e.id = n.id
                  CROSS JOIN (VALUES %(rows)s) AS s(step_id, at)
                   JOIN pulse_rule_step st ON st.id = s.step_id
-                 WHERE e.id = ANY(%(ids)s)
                 ON CONFLICT DO NOTHING
                 """,
                 test=rule.test_mode,
@@ -416,29 +416,25 @@ class PulseStepRun(models.Model):
         (opens, clicks, bounces, replies) and tracked links."""
         mailing = self[0].step_id._tracking_mailing()
         vals = {"mass_mailing_id": mailing.id}
-        traces = []
-        for run, mail in produced.items():
-            mail.write(
-                {
-                    "mailing_id": mailing.id,
-                    "body_html": mailing._shorten_links(
-                        mail.body_html or "",
-                        vals,
-                        blacklist=["/unsubscribe_from_list", "/view", "/cards/"],
-                    ),
-                }
-            )
-            traces.append(
-                {
-                    "trace_type": "mail",
-                    "mail_mail_id": mail.id,
-                    "mass_mailing_id": mailing.id,
-                    "model": "res.partner",
-                    "res_id": run.partner_id.id,
-                    "email": email_normalize(run.partner_id.email or ""),
-                    "message_id": mail.message_id,
-                }
-            )
+        mails = self.env["mail.mail"].sudo().concat(*produced.values())
+        mails.write({"mailing_id": mailing.id})
+        for mail in mails:
+            if "href" in (mail.body_html or ""):  # tracked links, as a mass mailing has
+                mail.body_html = mailing._shorten_links(
+                    mail.body_html, vals, blacklist=["/unsubscribe_from_list", "/view", "/cards/"]
+                )
+        traces = [
+            {
+                "trace_type": "mail",
+                "mail_mail_id": mail.id,
+                "mass_mailing_id": mailing.id,
+                "model": "res.partner",
+                "res_id": run.partner_id.id,
+                "email": email_normalize(run.partner_id.email or ""),
+                "message_id": mail.message_id,
+            }
+            for run, mail in produced.items()
+        ]
         self.env["mailing.trace"].sudo().create(traces)
 
     def _batch_activity(self):
