@@ -17,7 +17,7 @@ from .pulse_rule_step import TOUCHES
 _logger = logging.getLogger(__name__)
 
 BATCH = 200  # runs claimed per transaction
-TIME_BUDGET = 120  # seconds a cron call works before handing over to the next call
+TIME_BUDGET = 50  # seconds a cron call works before handing over (Odoo kills a cron at 120 s)
 WEBHOOK_TIMEOUT = 10  # seconds
 WEBHOOK_ATTEMPTS = 3
 
