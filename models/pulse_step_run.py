@@ -298,7 +298,9 @@ class PulseStepRun(models.Model):
                 [enrolments.ids],
             )
             facts["bought"] = {r[0] for r in cr.fetchall()}
-        filters = {(run.rule_id, run.rule_id.exit_domain) for run in self if run.rule_id.exit_domain}
+        filters = {
+            (run.rule_id, run.rule_id.exit_domain) for run in self if run.rule_id.exit_domain
+        }
         filters |= {(run.rule_id, run.step_id.condition) for run in self if run.step_id.condition}
         for rule, text in filters:
             query = rule._partner_query(text)
@@ -403,7 +405,9 @@ class PulseStepRun(models.Model):
         if any(self.mapped("test_mode")):
             return None
         template = self[0].step_id.mail_template_id.sudo()
-        mails = template.send_mail_batch(self.partner_id.ids, force_send=False, raise_exception=True)
+        mails = template.send_mail_batch(
+            self.partner_id.ids, force_send=False, raise_exception=True
+        )
         by_partner = {mail.res_id: mail for mail in mails}
         if len(by_partner) != len(self):
             raise UserError(self.env._("the batch did not make one email per customer"))
@@ -564,9 +568,7 @@ class PulseStepRun(models.Model):
             response = requests.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
         except requests.RequestException as e:
             self.duration_ms = int((time.monotonic() - started) * 1000)
-            self._retry_or_fail(
-                self.env._("%(what)s unreachable: %(error)s", what=what, error=e)
-            )
+            self._retry_or_fail(self.env._("%(what)s unreachable: %(error)s", what=what, error=e))
         self.duration_ms = int((time.monotonic() - started) * 1000)
         self.response_code = response.status_code
         if response.status_code >= 500 or response.status_code == 429:
