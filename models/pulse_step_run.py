@@ -266,11 +266,19 @@ class PulseStepRun(models.Model):
                     "state": "scheduled",
                     "error": str(retry),
                     "scheduled_at": now + timedelta(minutes=2**self.attempts),
+                    **getattr(retry, "call", {}),
                 }
             )
         except Exception as e:
             _logger.info("pulse step run %s failed: %s", self.id, e)
-            self.write({"state": "failed", "error": str(e) or repr(e), "executed_at": now})
+            self.write(
+                {
+                    "state": "failed",
+                    "error": str(e) or repr(e),
+                    "executed_at": now,
+                    **getattr(e, "call", {}),
+                }
+            )
         return False
 
     def _due_facts(self):
@@ -561,26 +569,35 @@ class PulseStepRun(models.Model):
 
     def _post(self, url, body, headers, what):
         """POST with a timeout; transient failures (unreachable, timeout, 429, 5xx) are
-        retried with back-off up to WEBHOOK_ATTEMPTS, other refusals fail the run."""
+        retried with back-off up to WEBHOOK_ATTEMPTS, other refusals fail the run. The
+        call's time and response code are kept on the run either way."""
         headers = {**headers, "Idempotency-Key": self._idempotency_key()}
         started = time.monotonic()
         try:
             response = requests.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
         except requests.RequestException as e:
-            self.duration_ms = int((time.monotonic() - started) * 1000)
-            self._retry_or_fail(self.env._("%(what)s unreachable: %(error)s", what=what, error=e))
-        self.duration_ms = int((time.monotonic() - started) * 1000)
-        self.response_code = response.status_code
+            self._retry_or_fail(
+                self.env._("%(what)s unreachable: %(error)s", what=what, error=e),
+                {"duration_ms": int((time.monotonic() - started) * 1000)},
+            )
+        call = {
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "response_code": response.status_code,
+        }
         if response.status_code >= 500 or response.status_code == 429:
             self._retry_or_fail(
-                self.env._("%(what)s answered %(code)s", what=what, code=response.status_code)
+                self.env._("%(what)s answered %(code)s", what=what, code=response.status_code),
+                call,
             )
         if response.status_code >= 400:
-            raise UserError(
+            error = UserError(
                 self.env._(
                     "%(what)s refused the call: %(code)s", what=what, code=response.status_code
                 )
             )
+            error.call = call
+            raise error
+        self.write(call)
         return response
 
     def _activity_user(self):
@@ -712,12 +729,15 @@ class PulseStepRun(models.Model):
             headers["X-Pulse-Signature"] = f"sha256={signature}"
         self._post(step.webhook_url, body, headers, self.env._("webhook"))
 
-    def _retry_or_fail(self, message):
+    def _retry_or_fail(self, message, call):
         if self.attempts < WEBHOOK_ATTEMPTS:
-            raise RetryLater(message)
-        raise UserError(
-            self.env._("%(message)s (after %(n)s attempts)", message=message, n=self.attempts)
-        )
+            error = RetryLater(message)
+        else:
+            error = UserError(
+                self.env._("%(message)s (after %(n)s attempts)", message=message, n=self.attempts)
+            )
+        error.call = call  # kept on the run although the savepoint rolls back
+        raise error
 
 
 class RetryLater(Exception):

@@ -2,7 +2,7 @@ import hashlib
 import hmac
 import json
 import threading
-from datetime import date
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from freezegun import freeze_time
@@ -13,18 +13,22 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..models import pulse_step_run
 from .common import PulseFactsCase
 
 
 class _Hook(BaseHTTPRequestHandler):
-    """A webhook receiver on 127.0.0.1: records calls, answers the queued status codes."""
+    """A webhook receiver on 127.0.0.1: records calls, answers the queued status codes
+    (after `delay` seconds)."""
 
     calls = []
     statuses = []
+    delay = 0
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).calls.append((dict(self.headers), body))
+        threading.Event().wait(type(self).delay)
         status = type(self).statuses.pop(0) if type(self).statuses else 200
         self.send_response(status)
         self.end_headers()
@@ -543,7 +547,84 @@ class TestRules(PulseFactsCase):
         self.assertEqual(payload["body"], "We miss you, Lapsed Ltd")
         self.assertEqual(payload["reference"], headers["Idempotency-Key"])
 
+    def test_slow_webhook_times_out_and_is_retried(self):
+        server = HTTPServer(("127.0.0.1", 0), _Hook)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        # Odoo's test harness raises any HTTP timeout below 10 s to 10 s: the receiver
+        # answers after the engine's own 10 s timeout
+        _Hook.calls, _Hook.statuses, _Hook.delay = [], [], pulse_step_run.WEBHOOK_TIMEOUT + 1
+        self.addCleanup(setattr, _Hook, "delay", 0)
+        url = f"http://127.0.0.1:{server.server_port}/slow"
+        rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}])
+        # real time here: a frozen clock would freeze the client's timeout too
+        self.make_order(self.lapsed, date.today() - timedelta(days=800))
+        self.Stats._refresh_all()
+        rule.action_start()
+        self.engine()
+        run = self.runs(rule)
+        self.assertEqual(run.state, "scheduled", "a timeout is retried later")
+        self.assertIn("unreachable", run.error)
+        self.assertIn("timed out", run.error)
+        self.assertGreaterEqual(run.duration_ms, pulse_step_run.WEBHOOK_TIMEOUT * 1000)
+
+    def test_links_are_tracked_and_templates_in_use_kept(self):
+        linked = self.env["mail.template"].create(
+            {
+                "name": "With a link",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "subject": "Come back",
+                "body_html": '<p><a href="https://shop.example.com/offer">Our offer</a></p>',
+                "partner_to": "{{ object.id }}",
+            }
+        )
+        rule = self.make_rule(
+            steps=[{"name": "Offer", "action": "email", "mail_template_id": linked.id}]
+        )
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+        run = self.runs(rule)
+        self.assertNotIn("https://shop.example.com/offer", run.mail_id.body_html)
+        tracker = self.env["link.tracker"].search([("url", "=", "https://shop.example.com/offer")])
+        self.assertEqual(tracker.mass_mailing_id, rule.step_ids.mailing_id)
+        trace = self.env["mailing.trace"].search([("mail_mail_id", "=", run.mail_id.id)])
+        trace.set_clicked()
+        rule.step_ids.invalidate_recordset()
+        self.assertEqual(rule.step_ids.mail_clicked_count, 1)
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+            linked.unlink()  # used by a step: kept
+
     # --------------------------------------------------------------- access
+    def test_salesperson_works_their_own_activities(self):
+        seller = self.pulse_user
+        self.lapsed.user_id = seller
+        rule = self.make_rule(
+            steps=[
+                {
+                    "name": "Call",
+                    "action": "activity",
+                    "activity_type_id": self.call.id,
+                    "activity_assign": "salesperson",
+                }
+            ]
+        )
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+        mine = self.env["mail.activity"].with_user(seller).search([("user_id", "=", seller.id)])
+        self.assertEqual(mine.res_id, self.lapsed.id)
+        mine.with_user(seller).write({"date_deadline": "2026-02-01"})  # postponed
+        other = self.env["res.users"].search([("share", "=", False)], limit=1)
+        mine.with_user(seller).write({"user_id": other.id})  # reassigned
+        self.assertEqual(mine.user_id, other)
+        self.assertEqual(self.runs(rule).with_user(seller).state, "done")
+
     def test_access(self):
         rule = self.make_rule().with_user(self.pulse_marketer)
         rule.write({"name": "Mine"})
