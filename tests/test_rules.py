@@ -598,6 +598,80 @@ class TestRules(PulseFactsCase):
         with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
             linked.unlink()  # used by a step: kept
 
+    def test_every_other_action(self):
+        """Survey invitation, server action, mailing list in and out (opt-out kept), Odoo
+        SMS, note, tag removal: each does what it says, once."""
+        survey = self.env.ref("customer_pulse.survey_first_order")
+        mailing_list = self.env["mailing.list"].create({"name": "Win-back list"})
+        tag = self.env["res.partner.category"].create({"name": "Dormant"})
+        self.lapsed.write({"category_id": [(4, tag.id)], "mobile": "+32 470 12 34 56"})
+        server_action = self.env["ir.actions.server"].create(
+            {
+                "name": "Flag",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "state": "code",
+                "code": "record.write({'comment': 'flagged by a rule'})",
+            }
+        )
+        sms_template = self.env["sms.template"].create(
+            {
+                "name": "Hi",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "body": "Hi {{ object.name }}",
+            }
+        )
+        steps = [
+            {"name": "Survey", "action": "survey", "survey_id": survey.id},
+            {
+                "name": "Server action",
+                "action": "server_action",
+                "server_action_id": server_action.id,
+            },
+            {"name": "List in", "action": "list_add", "mailing_list_id": mailing_list.id},
+            {"name": "Text", "action": "sms", "sms_template_id": sms_template.id},
+            {"name": "Note", "action": "note", "note_body": "<p>Rule note</p>"},
+            {"name": "Untag", "action": "tag_remove", "tag_ids": [(6, 0, tag.ids)]},
+        ]
+        rule = self.make_rule(steps=steps)
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Stats._refresh_all()
+            rule.action_start()
+            self.engine()
+        runs = {r.step_id.name: r for r in self.runs(rule)}
+        self.assertEqual(
+            {r.state for r in runs.values()}, {"done"}, [r.error for r in runs.values()]
+        )
+        invitation = self.env["survey.user_input"].search(
+            [("survey_id", "=", survey.id), ("partner_id", "=", self.lapsed.id)]
+        )
+        self.assertEqual(len(invitation), 1)
+        self.assertIn("flagged by a rule", self.lapsed.comment)
+        subscription = mailing_list.subscription_ids
+        self.assertEqual(subscription.contact_id.email, self.lapsed.email)
+        sms = self.env["sms.sms"].search([("partner_id", "=", self.lapsed.id)])
+        self.assertEqual(sms.body, "Hi Lapsed Ltd")
+        note = self.env["mail.message"].browse(runs["Note"].res_id)
+        self.assertIn("Rule note", note.body)
+        self.assertEqual(note.res_id, self.lapsed.id)
+        self.assertNotIn(tag, self.lapsed.category_id)
+        # the customer opts out of the list: a later "add" respects it, "remove" keeps it
+        subscription.opt_out = True
+        again = self.make_rule(
+            name="Again",
+            steps=[
+                {"name": "List in", "action": "list_add", "mailing_list_id": mailing_list.id},
+                {"name": "List out", "action": "list_remove", "mailing_list_id": mailing_list.id},
+            ],
+        )
+        with freeze_time("2026-01-11 09:00:00"):
+            again.action_start()
+            self.engine()
+        states = {r.step_id.name: (r.state, r.reason) for r in self.runs(again)}
+        self.assertEqual(states["List in"], ("skipped", "opted out of Win-back list"))
+        self.assertEqual(states["List out"], ("done", False))
+        self.assertTrue(subscription.exists().opt_out, "the opt-out is kept")
+
     # --------------------------------------------------------------- access
     def test_salesperson_works_their_own_activities(self):
         seller = self.pulse_user
