@@ -716,6 +716,14 @@ class TestRules(PulseFactsCase):
         with self.assertRaises(UserError):
             self.env.ref("customer_pulse.rule_winback").unlink()
 
+    def test_shipped_email_bodies_render_without_qweb(self):
+        Template = self.env["mail.template"]
+        for xmlid in ("mail_template_winback", "mail_template_first_order"):
+            body = self.env.ref(f"customer_pulse.{xmlid}").body_html
+            self.assertFalse(
+                Template._has_unsafe_expression_template_qweb(body, "res.partner"), xmlid
+            )
+
     def test_shipped_rules_are_drafts_that_can_start(self):
         shipped = self.Rule.search([("is_builtin", "=", True)])
         self.assertEqual(len(shipped), 5)
