@@ -74,6 +74,37 @@ class TestRules(PulseFactsCase):
     def engine(self):
         return self.Run._cron_run_engine()
 
+    def partner_template(self, name, body, subject="Hello"):
+        return self.env["mail.template"].create(
+            {
+                "name": name,
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "subject": subject,
+                "body_html": body,
+                "partner_to": "{{ object.id }}",
+            }
+        )
+
+    def start_receiver(self, statuses=(), delay=0):
+        """A real HTTP receiver on 127.0.0.1 for webhooks and the SMS gateway."""
+        server = HTTPServer(("127.0.0.1", 0), _Hook)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        _Hook.calls, _Hook.statuses, _Hook.delay = [], list(statuses), delay
+        self.addCleanup(setattr, _Hook, "delay", 0)
+        return server
+
+    def lapse_and_run(self, rules, *partners, day="2026-01-10 09:00:00"):
+        """The partners' last order is from 2024; on `day`, the rules start and the
+        engine runs."""
+        with freeze_time(day):
+            for partner in partners or (self.lapsed,):
+                self.make_order(partner, "2024-06-01")
+            self.Stats._refresh_all()
+            rules.action_start()
+            self.engine()
+
     def runs(self, rule):
         return self.Run.search([("rule_id", "=", rule.id)], order="id")
 
@@ -166,13 +197,10 @@ class TestRules(PulseFactsCase):
     def test_reentry_cycles_and_once(self):
         cooldown = self.make_rule(reentry="cooldown", cooldown_days=30, name="Again")
         once = self.make_rule(reentry="once", name="Once")
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            (cooldown | once).action_start()
+        self.lapse_and_run(cooldown | once)
+        with freeze_time("2026-01-10 10:00:00"):
             self.engine()
-            self.engine()
-            self.assertEqual(len(cooldown.enrolment_ids), 1, "never twice for one lapse")
+        self.assertEqual(len(cooldown.enrolment_ids), 1, "never twice for one lapse")
         with freeze_time("2026-02-01 09:00:00"):
             self.make_order(self.lapsed, "2026-02-01")  # won back
             self.Stats._refresh_queue()
@@ -187,11 +215,7 @@ class TestRules(PulseFactsCase):
 
     def test_cooldown_blocks_a_quick_return(self):
         rule = self.make_rule(reentry="cooldown", cooldown_days=500)
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            rule.action_start()
-            self.engine()
+        self.lapse_and_run(rule)
         with freeze_time("2026-02-01 09:00:00"):
             self.make_order(self.lapsed, "2026-02-01")
             self.Stats._refresh_queue()
@@ -313,11 +337,7 @@ class TestRules(PulseFactsCase):
         self.env["ir.config_parameter"].set_param("customer_pulse.cap_days", 7)
         first = self.make_rule(name="First")
         second = self.make_rule(name="Second")
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            (first | second).action_start()
-            self.engine()
+        self.lapse_and_run(first | second)
         states = sorted((self.runs(first) | self.runs(second)).mapped("state"))
         self.assertEqual(states, ["done", "skipped"])
         skipped = (self.runs(first) | self.runs(second)).filtered(lambda r: r.state == "skipped")
@@ -325,11 +345,7 @@ class TestRules(PulseFactsCase):
 
     def test_test_mode_sends_to_the_test_address_only(self):
         rule = self.make_rule(test_mode=True, test_email="marketer@pulse.example")
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            rule.action_start()
-            self.engine()
+        self.lapse_and_run(rule)
         mail = self.runs(rule).mail_id
         self.assertEqual(mail.email_to, "marketer@pulse.example")
         self.assertFalse(mail.recipient_ids)
@@ -363,15 +379,7 @@ class TestRules(PulseFactsCase):
                 )
 
     def test_a_bad_record_fails_only_its_run(self):
-        broken = self.env["mail.template"].create(
-            {
-                "name": "Broken",
-                "model_id": self.env["ir.model"]._get_id("res.partner"),
-                "subject": "Hi {{ object.name }}",
-                "body_html": '<p t-out="object.no_such_field.name"/>',
-                "partner_to": "{{ object.id }}",
-            }
-        )
+        broken = self.partner_template("Broken", '<p t-out="object.no_such_field.name"/>')
         bad = self.make_rule(
             name="Bad", steps=[{"name": "Bad", "action": "email", "mail_template_id": broken.id}]
         )
@@ -379,11 +387,7 @@ class TestRules(PulseFactsCase):
             name="Good", steps=[{"name": "Tag", "action": "tag_add", "tag_ids": []}]
         )
         good.step_ids.tag_ids = self.env["res.partner.category"].create({"name": "Won back?"})
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            (bad | good).action_start()
-            self.engine()
+        self.lapse_and_run(bad | good)
         self.assertEqual(self.runs(bad).state, "failed")
         self.assertIn("no_such_field", self.runs(bad).error)
         self.assertEqual(self.runs(good).state, "done")
@@ -393,15 +397,7 @@ class TestRules(PulseFactsCase):
         """Emails of one step go out in one rendering; when one customer breaks the batch,
         each run acts alone and only that one fails."""
         mister = self.env["res.partner.title"].create({"name": "Mister"})
-        picky = self.env["mail.template"].create(
-            {
-                "name": "Needs a title",
-                "model_id": self.env["ir.model"]._get_id("res.partner"),
-                "subject": "Hello",
-                "body_html": '<p t-out="object.title.name.upper()"/>',
-                "partner_to": "{{ object.id }}",
-            }
-        )
+        picky = self.partner_template("Needs a title", '<p t-out="object.title.name.upper()"/>')
         customers = self.env["res.partner"].create(
             [
                 {"name": f"Batch {i}", "email": f"batch{i}@pulse.example", "title": mister.id}
@@ -462,23 +458,14 @@ class TestRules(PulseFactsCase):
 
     # -------------------------------------------------------------- webhook
     def test_webhook_signed_retried_then_failed(self):
-        server = HTTPServer(("127.0.0.1", 0), _Hook)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        _Hook.calls, _Hook.statuses = [], [503, 200]
+        server = self.start_receiver(statuses=[503, 200])
         url = f"http://127.0.0.1:{server.server_port}/hook"
         rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}])
         rule.step_ids.webhook_secret = "s3cret"
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            rule.action_start()
-            self.engine()
-            run = self.runs(rule)
-            self.assertEqual(run.state, "scheduled", "503: retried later")
-            self.assertIn("503", run.error)
+        self.lapse_and_run(rule)
+        run = self.runs(rule)
+        self.assertEqual(run.state, "scheduled", "503: retried later")
+        self.assertIn("503", run.error)
         with freeze_time("2026-01-10 09:05:00"):
             self.engine()
         self.assertEqual(run.state, "done")
@@ -507,11 +494,7 @@ class TestRules(PulseFactsCase):
         self.assertIn("unreachable", run2.error)
 
     def test_sms_through_the_http_gateway(self):
-        server = HTTPServer(("127.0.0.1", 0), _Hook)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        _Hook.calls, _Hook.statuses = [], []
+        server = self.start_receiver()
         params = self.env["ir.config_parameter"]
         params.set_param("customer_pulse.sms_gateway", "http")
         params.set_param(
@@ -548,14 +531,9 @@ class TestRules(PulseFactsCase):
         self.assertEqual(payload["reference"], headers["Idempotency-Key"])
 
     def test_slow_webhook_times_out_and_is_retried(self):
-        server = HTTPServer(("127.0.0.1", 0), _Hook)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
         # Odoo's test harness raises any HTTP timeout below 10 s to 10 s: the receiver
         # answers after the engine's own 10 s timeout
-        _Hook.calls, _Hook.statuses, _Hook.delay = [], [], pulse_step_run.WEBHOOK_TIMEOUT + 1
-        self.addCleanup(setattr, _Hook, "delay", 0)
+        server = self.start_receiver(delay=pulse_step_run.WEBHOOK_TIMEOUT + 1)
         url = f"http://127.0.0.1:{server.server_port}/slow"
         rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}])
         # real time here: a frozen clock would freeze the client's timeout too
@@ -570,23 +548,13 @@ class TestRules(PulseFactsCase):
         self.assertGreaterEqual(run.duration_ms, pulse_step_run.WEBHOOK_TIMEOUT * 1000)
 
     def test_links_are_tracked_and_templates_in_use_kept(self):
-        linked = self.env["mail.template"].create(
-            {
-                "name": "With a link",
-                "model_id": self.env["ir.model"]._get_id("res.partner"),
-                "subject": "Come back",
-                "body_html": '<p><a href="https://shop.example.com/offer">Our offer</a></p>',
-                "partner_to": "{{ object.id }}",
-            }
+        linked = self.partner_template(
+            "With a link", '<p><a href="https://shop.example.com/offer">Our offer</a></p>'
         )
         rule = self.make_rule(
             steps=[{"name": "Offer", "action": "email", "mail_template_id": linked.id}]
         )
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            rule.action_start()
-            self.engine()
+        self.lapse_and_run(rule)
         run = self.runs(rule)
         self.assertNotIn("https://shop.example.com/offer", run.mail_id.body_html)
         tracker = self.env["link.tracker"].search([("url", "=", "https://shop.example.com/offer")])
@@ -633,11 +601,7 @@ class TestRules(PulseFactsCase):
             {"name": "Untag", "action": "tag_remove", "tag_ids": [(6, 0, tag.ids)]},
         ]
         rule = self.make_rule(steps=steps)
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            rule.action_start()
-            self.engine()
+        self.lapse_and_run(rule)
         runs = {r.step_id.name: r for r in self.runs(rule)}
         self.assertEqual(
             {r.state for r in runs.values()}, {"done"}, [r.error for r in runs.values()]
@@ -686,11 +650,7 @@ class TestRules(PulseFactsCase):
                 }
             ]
         )
-        with freeze_time("2026-01-10 09:00:00"):
-            self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
-            rule.action_start()
-            self.engine()
+        self.lapse_and_run(rule)
         mine = self.env["mail.activity"].with_user(seller).search([("user_id", "=", seller.id)])
         self.assertEqual(mine.res_id, self.lapsed.id)
         mine.with_user(seller).write({"date_deadline": "2026-02-01"})  # postponed
