@@ -51,7 +51,7 @@ class PulseSegmentActivity(models.TransientModel):
                 self.env._("%(name)s has no members.", name=self.segment_id.display_name)
             )
         if self.skip_existing:
-            busy = (
+            busy = set(
                 self.env["mail.activity"]
                 .search(
                     [
@@ -62,7 +62,7 @@ class PulseSegmentActivity(models.TransientModel):
                 )
                 .mapped("res_id")
             )
-            partners = partners.filtered(lambda p: p.id not in set(busy))
+            partners = partners.filtered(lambda p: p.id not in busy)
         model_id = self.env["ir.model"]._get_id("res.partner")
         missing = partners.filtered(lambda p: not p.user_id)
         if missing and not self.fallback_user_id:
