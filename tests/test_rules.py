@@ -273,9 +273,14 @@ class TestRules(PulseFactsCase):
             paid = self.make_invoice(paid_order, "2026-06-15")
             self.pay(paid, "2026-06-15")
             segment._refresh_members()
-            self.env["survey.user_input"].create(
-                {"survey_id": survey.id, "partner_id": self.customer.id, "state": "done"}
+            answer = self.env["survey.user_input"].create(
+                {"survey_id": survey.id, "partner_id": self.customer.id}
             )
+            cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine")
+            Trigger = self.env["ir.cron.trigger"].sudo()
+            before = Trigger.search_count([("cron_id", "=", cron.id)])
+            answer._mark_done()  # a survey completed wakes the engine
+            self.assertGreater(Trigger.search_count([("cron_id", "=", cron.id)]), before)
             self.customer.write({"x_pulse_anniversary": "2020-06-12"})  # three days ago
             self.Stats._refresh_all()
             self.engine()
