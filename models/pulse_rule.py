@@ -274,8 +274,7 @@ class PulseRule(models.Model):
         text = (domain_text or "").strip()
         if not text or text == "[]":
             return None
-        segment = self.env["pulse.segment"].new({"domain": text, "company_id": self.company_id.id})
-        return segment._partner_query()
+        return self.env["pulse.segment"]._customers_query(text, self.company_id)
 
     def _candidates_sql(self):
         """SELECT partner_id, trigger_key, trigger_date of the customers the trigger fires

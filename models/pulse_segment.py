@@ -130,14 +130,20 @@ class PulseSegment(models.Model):
     def _eval_domain(self):
         """The segment's domain, with relative dates evaluated today."""
         self.ensure_one()
-        text = (self.domain or "[]").strip()
+        return self._eval_domain_text(self.domain, self.company_id)
+
+    @api.model
+    def _eval_domain_text(self, text, company):
+        """A filter's text as a domain, relative dates evaluated today (segments and the
+        audience, exit and step filters of rules share it)."""
+        text = (text or "[]").strip()
         context = {
             "context_today": lambda: fields.Date.context_today(self),
             "relativedelta": relativedelta,
             "datetime": safe_datetime,
             "time": safe_time,
             "uid": self.env.uid,
-            "company_id": self.company_id.id,
+            "company_id": company.id,
             # Settings › Customer Pulse › Lapsed customers
             "lapsed_days": int(
                 self.env["ir.config_parameter"].sudo().get_param("customer_pulse.lapsed_days", 365)
@@ -153,13 +159,18 @@ class PulseSegment(models.Model):
         return domain
 
     def _partner_query(self):
-        """SQL selecting the customers (commercial partners) whose contact records match the
-        segment's filter: a contact that matches brings in its company. Built by the ORM's
-        own query builder in the segment's company, as the superuser (membership does not
-        depend on who presses Refresh)."""
+        """SQL selecting the customers matching the segment's filter."""
         self.ensure_one()
-        partners = self.env["res.partner"].sudo().with_company(self.company_id)
-        query = partners._search(self._eval_domain())
+        return self._customers_query(self.domain, self.company_id)
+
+    @api.model
+    def _customers_query(self, text, company):
+        """SQL selecting the customers (commercial partners) whose contact records match a
+        filter: a contact that matches brings in its company. Built by the ORM's own query
+        builder in the given company, as the superuser (membership does not depend on who
+        presses Refresh)."""
+        partners = self.env["res.partner"].sudo().with_company(company)
+        query = partners._search(self._eval_domain_text(text, company))
         query.order = None
         # one pass over the partners: the matching rows' commercial partners
         return query.select(
