@@ -692,6 +692,7 @@ class PulsePartnerStats(models.Model):
             ("affinity", affinity._recompute),
             ("recommendations", affinity._recommend),
             ("previous_rfm", self._compute_previous_rfm),
+            ("profile", self.env["pulse.attribute.value"]._refresh_purchase_attributes),
         ):
             start = time.monotonic()
             step()

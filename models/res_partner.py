@@ -1,4 +1,7 @@
+import json
+
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .pulse_partner_stats import RFM_SEGMENTS
@@ -282,3 +285,237 @@ class ResPartner(models.Model):
         ]
         action["context"] = {"create": False, "default_move_type": "out_invoice"}
         return action
+
+    # ------------------------------------------------------------------ profile
+    pulse_profiling_consent = fields.Boolean(
+        "Consents to profiling",
+        tracking=True,
+        help="Personal-data attributes and surveys are recorded for customers who consented "
+        "only.",
+    )
+    pulse_consent_date = fields.Datetime("Consent given or withdrawn on", readonly=True)
+    pulse_profile_ids = fields.One2many(
+        "pulse.attribute.value",
+        "partner_id",
+        string="Profile",
+        domain=[("is_effective", "=", True)],
+        help="The effective value of each attribute known about the customer. Search it as "
+        "“Profile > Attribute / Value”.",
+    )
+    pulse_profile_completeness = fields.Integer(
+        "Profile completeness (%)",
+        compute="_compute_pulse_profile",
+        help="Share of the attributes you can see that are known for this customer.",
+    )
+    pulse_profile_conflict_count = fields.Integer(compute="_compute_pulse_profile")
+
+    def _compute_pulse_profile(self):
+        Attribute = self.env["pulse.attribute"]
+        visible = Attribute.search_count(
+            [
+                "|",
+                ("visibility", "=", "shared"),
+                ("department_id", "in", self.env.user.pulse_department_ids.ids),
+            ]
+        )
+        commercial = self.commercial_partner_id
+        known = dict(
+            self.env["pulse.attribute.value"]._read_group(
+                [
+                    ("partner_id", "in", commercial.ids),
+                    ("is_effective", "=", True),
+                    ("company_id", "=", self.env.company.id),
+                    ("attribute_id.active", "=", True),
+                ],
+                ["partner_id"],
+                ["attribute_id:count_distinct"],
+            )
+        )
+        conflicts = dict(
+            self.env["pulse.attribute.conflict"]._read_group(
+                [("partner_id", "in", commercial.ids)], ["partner_id"], ["__count"]
+            )
+        )
+        for partner in self:
+            count = known.get(partner.commercial_partner_id, 0)
+            partner.pulse_profile_completeness = round(100 * count / visible) if visible else 0
+            partner.pulse_profile_conflict_count = conflicts.get(
+                partner.commercial_partner_id, 0
+            )
+
+    def _pulse_set_consent(self, consent):
+        for partner in self.commercial_partner_id:
+            if partner.pulse_profiling_consent != bool(consent):
+                partner.write({"pulse_profiling_consent": bool(consent)})
+
+    def write(self, vals):
+        if "pulse_profiling_consent" in vals:
+            vals = dict(vals, pulse_consent_date=fields.Datetime.now())
+        return super().write(vals)
+
+    def _pulse_values_action(self, name, domain, context=None):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "customer_pulse.action_pulse_attribute_value"
+        )
+        action.update(name=name, domain=domain, context=context or {})
+        return action
+
+    def action_pulse_profile(self):
+        """The whole profile, grouped by dimension (effective values; history one filter
+        away)."""
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        return self._pulse_values_action(
+            self.env._("Profile of %s", partner.display_name),
+            [("partner_id", "=", partner.id)],
+            {
+                "search_default_effective": 1,
+                "search_default_group_dimension": 1,
+                "default_partner_id": partner.id,
+            },
+        )
+
+    def action_pulse_add_value(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Record an assessment"),
+            "res_model": "pulse.attribute.value",
+            "view_mode": "form",
+            "views": [(self.env.ref("customer_pulse.pulse_attribute_value_view_form").id, "form")],
+            "target": "new",
+            "context": {"default_partner_id": self.commercial_partner_id.id},
+        }
+
+    def action_pulse_interview(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Interview with a survey"),
+            "res_model": "pulse.survey.interview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_partner_id": self.commercial_partner_id.id},
+        }
+
+    def _pulse_profile_export(self):
+        """Everything the profile holds about the customer, every company and department."""
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        values = self.env["pulse.attribute.value"].sudo().with_context(active_test=False).search(
+            [("partner_id", "=", partner.id)], order="date, id"
+        )
+        answers = self.env["survey.user_input"].sudo().search(
+            ["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)]
+        )
+        return {
+            "customer": partner.display_name,
+            "email": partner.email or None,
+            "consents_to_profiling": partner.pulse_profiling_consent,
+            "consent_date": fields.Datetime.to_string(partner.pulse_consent_date)
+            if partner.pulse_consent_date
+            else None,
+            "values": [
+                {
+                    "attribute": v.attribute_id.key,
+                    "label": v.attribute_id.name,
+                    "dimension": v.dimension_id.name,
+                    "value": v.value_display,
+                    "answer_as_given": v.raw or None,
+                    "source": v.source,
+                    "department": v.department_id.name or None,
+                    "recorded_by": v.user_id.name or None,
+                    "date": fields.Datetime.to_string(v.date),
+                    "company": v.company_id.name,
+                    "note": v.note or None,
+                    "current": v.is_current,
+                    "effective": v.is_effective,
+                    "erased": v.erased,
+                }
+                for v in values
+            ],
+            "survey_answers": [
+                {
+                    "survey": a.survey_id.title,
+                    "completed": fields.Datetime.to_string(a.end_datetime)
+                    if a.end_datetime
+                    else None,
+                    "answers": [
+                        {"question": line.question_id.title, "answer": line.display_name}
+                        for line in a.user_input_line_ids
+                        if not line.skipped
+                    ],
+                }
+                for a in answers
+            ],
+        }
+
+    def action_pulse_export_profile(self):
+        """Right of access: a JSON file of the customer's whole profile."""
+        self.ensure_one()
+        if not self.env.user.has_group("customer_pulse.group_pulse_manager"):
+            raise UserError(self.env._("Only a Customer Pulse manager exports a profile."))
+        partner = self.commercial_partner_id
+        data = json.dumps(self._pulse_profile_export(), indent=2, ensure_ascii=False)
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": f"profile-{partner.id}.json",
+                "raw": data.encode(),
+                "mimetype": "application/json",
+                "res_model": "res.partner",
+                "res_id": partner.id,
+            }
+        )
+        partner.message_post(
+            body=self.env._("Profile exported on request by %s.", self.env.user.name)
+        )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{attachment.id}?download=true",
+            "target": "self",
+        }
+
+    def action_pulse_erase_profile(self):
+        """Right to be forgotten: every recorded value loses its content and the survey
+        answers their lines; the rows stay (counts and who-did-what keep adding up)."""
+        if not self.env.user.has_group("customer_pulse.group_pulse_manager"):
+            raise UserError(self.env._("Only a Customer Pulse manager erases a profile."))
+        for partner in self.commercial_partner_id:
+            values = (
+                self.env["pulse.attribute.value"]
+                .sudo()
+                .search([("partner_id", "=", partner.id), ("erased", "=", False)])
+            )
+            values.with_context(pulse_erase=True).write(
+                {
+                    "value_char": False,
+                    "value_number": 0.0,
+                    "value_date": False,
+                    "value_bool": False,
+                    "option_id": False,
+                    "option_ids": [fields.Command.clear()],
+                    "value_display": self.env._("(erased)"),
+                    "value_key": False,
+                    "raw": False,
+                    "note": False,
+                    "warning": False,
+                    "erased": True,
+                }
+            )
+            values._recompute_keys()
+            answers = self.env["survey.user_input"].sudo().search(
+                ["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)]
+            )
+            answers.user_input_line_ids.unlink()
+            answers.write({"email": False, "nickname": False})
+            partner.write({"pulse_profiling_consent": False})
+            partner.message_post(
+                body=self.env._(
+                    "Profile erased on request by %(user)s: %(values)s values and "
+                    "%(answers)s survey answers emptied.",
+                    user=self.env.user.name,
+                    values=len(values),
+                    answers=len(answers),
+                )
+            )
+        return True

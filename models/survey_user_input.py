@@ -1,11 +1,217 @@
-from odoo import models
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import email_normalize
+
+_logger = logging.getLogger(__name__)
+
+PROFILE_STATES = [
+    ("none", "No mapped question"),
+    ("unmatched", "Waiting for a customer"),
+    ("done", "Recorded"),
+    ("error", "Failed"),
+]
+CONSENT_KEY = "profiling_consent"
 
 
 class SurveyUserInput(models.Model):
     _inherit = "survey.user_input"
 
+    pulse_partner_id = fields.Many2one(
+        "res.partner",
+        "Customer profiled",
+        index="btree_not_null",
+        help="The customer whose profile these answers fill: set by an interview, found by "
+        "the participant or their email, or chosen by a person for an unmatched answer.",
+    )
+    pulse_interviewer_id = fields.Many2one(
+        "res.users", "Interviewer", index="btree_not_null",
+        help="The staff member who filled the survey on the customer's behalf.",
+    )
+    pulse_profile_state = fields.Selection(PROFILE_STATES, "Profile", readonly=True, copy=False)
+    pulse_profile_note = fields.Char("Profile note", readonly=True, copy=False)
+    pulse_value_ids = fields.One2many(
+        "pulse.attribute.value", "user_input_id", string="Values recorded"
+    )
+
     def _mark_done(self):
         result = super()._mark_done()
+        for user_input in self:
+            user_input._pulse_record_profile_safely()
         # rules triggered by a completed survey react now
         self.env["pulse.step.run"].sudo()._wake_up_for(("survey_done",))
         return result
+
+    def _pulse_record_profile_safely(self):
+        """Record the profile; a failure is kept on the participation, never raised into
+        the customer's survey submission."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                self.sudo()._pulse_record_profile()
+        except Exception as error:  # noqa: BLE001 - the submission must go through
+            _logger.exception("customer profile from survey answer %s failed", self.id)
+            self.sudo().write(
+                {"pulse_profile_state": "error", "pulse_profile_note": str(error)[:250]}
+            )
+
+    # ------------------------------------------------------------------ matching
+    def _pulse_match_partner(self):
+        """The customer these answers are about: the interview's or queue's choice, the
+        participant unless it is a staff member, else the only customer with the email."""
+        self.ensure_one()
+        if self.pulse_partner_id:
+            return self.pulse_partner_id.commercial_partner_id
+        partner = self.partner_id
+        if partner and not partner.user_ids.filtered(lambda u: not u.share):
+            return partner.commercial_partner_id
+        email = email_normalize(self.email or (partner.email if partner else ""))
+        if not email:
+            return self.env["res.partner"]
+        matches = self.env["res.partner"].with_context(active_test=True).search(
+            [("email_normalized", "=", email)]
+        ).commercial_partner_id
+        # staff are not customers
+        matches = matches.filtered(lambda p: not p.user_ids.filtered(lambda u: not u.share))
+        return matches if len(matches) == 1 else self.env["res.partner"]
+
+    # ------------------------------------------------------------------ recording
+    def _pulse_record_profile(self):
+        self.ensure_one()
+        lines = self.user_input_line_ids.filtered(
+            lambda line: line.question_id.pulse_attribute_id and not line.skipped
+        )
+        if not lines:
+            self.pulse_profile_state = "none"
+            return self.env["pulse.attribute.value"]
+        partner = self._pulse_match_partner()
+        if not partner:
+            self.write(
+                {
+                    "pulse_profile_state": "unmatched",
+                    "pulse_profile_note": self.env._(
+                        "No single customer has the email %s: choose the customer.",
+                        self.email or "-",
+                    ),
+                }
+            )
+            return self.env["pulse.attribute.value"]
+        self.pulse_partner_id = partner
+        interviewer = self.pulse_interviewer_id
+        base = {
+            "partner_id": partner.id,
+            "company_id": (self.pulse_interviewer_id.company_id or self.env.company).id,
+            "source": "survey",
+            "user_input_id": self.id,
+            "user_id": interviewer.id,
+            "department_id": interviewer.pulse_department_ids[:1].id,
+            "date": self.end_datetime or fields.Datetime.now(),
+        }
+        by_question = {}
+        for line in lines:
+            by_question.setdefault(line.question_id, self.env["survey.user_input.line"])
+            by_question[line.question_id] |= line
+        # consent answered in this survey counts for the rest of it
+        for question, q_lines in by_question.items():
+            if question.pulse_attribute_id.key == CONSENT_KEY:
+                _raw, vals, _warning = self._pulse_parse(question, q_lines)
+                if "value_bool" in vals:
+                    partner._pulse_set_consent(vals["value_bool"])
+        vals_list, dropped, unparsed = [], 0, 0
+        for question, q_lines in by_question.items():
+            attribute = question.pulse_attribute_id
+            if (attribute.personal_data or self.survey_id.pulse_personal_data) and (
+                attribute.key != CONSENT_KEY and not partner.pulse_profiling_consent
+            ):
+                dropped += 1
+                continue
+            raw, vals, warning = self._pulse_parse(question, q_lines)
+            vals = dict(base, attribute_id=attribute.id, raw=(raw or "")[:250], **vals)
+            if warning:
+                unparsed += 1
+                vals.update(parse_state="unparsed", warning=warning)
+            vals_list.append(vals)
+        values = self.env["pulse.attribute.value"].create(vals_list)
+        notes = [self.env._("%s values recorded", len(values) - unparsed)]
+        if unparsed:
+            notes.append(self.env._("%s did not fit their attribute", unparsed))
+        if dropped:
+            notes.append(self.env._("%s not kept: no consent to profiling", dropped))
+        self.write({"pulse_profile_state": "done", "pulse_profile_note": ", ".join(notes)})
+        return values
+
+    @api.model
+    def _pulse_parse(self, question, lines):
+        """(raw text, typed values, warning) of a question's answer lines for its attribute.
+        A warning means the answer did not fit: it is kept as raw text."""
+        attribute = question.pulse_attribute_id
+        kind = attribute.value_type
+        suggestions = lines.filtered(lambda l: l.answer_type == "suggestion").suggested_answer_id
+        comments = [l.value_char_box for l in lines if l.answer_type == "char_box" and l.value_char_box]
+        try:
+            if question.question_type in ("simple_choice", "multiple_choice"):
+                raw = ", ".join(suggestions.mapped("value") + comments)
+                if kind in ("selection", "multi"):
+                    if not suggestions:
+                        raise ValueError(self.env._("no option chosen"))
+                    options = self.env["pulse.attribute.option"]
+                    for answer in suggestions:
+                        option = answer.pulse_option_id
+                        if not option.active:
+                            try:
+                                option = attribute._find_option(answer.value)
+                            except ValueError:
+                                raise ValueError(
+                                    self.env._(
+                                        "the option for “%s” no longer exists", answer.value
+                                    )
+                                ) from None
+                        options |= option
+                    if kind == "selection":
+                        return raw, {"option_id": options[:1].id}, False
+                    return raw, {"option_ids": [fields.Command.set(options.ids)]}, False
+                return raw, attribute._parse(raw), False
+            line = lines[:1]
+            value = {
+                "numerical_box": line.value_numerical_box,
+                "scale": line.value_scale,
+                "date": line.value_date,
+                "datetime": line.value_datetime,
+                "char_box": line.value_char_box,
+                "text_box": line.value_text_box,
+            }.get(line.answer_type)
+            if line.answer_type in ("numerical_box", "scale"):
+                raw = f"{value:g}"
+                if kind == "number":
+                    return raw, {"value_number": float(value)}, False
+            elif line.answer_type in ("date", "datetime"):
+                raw = fields.Date.to_string(fields.Date.to_date(value)) if value else ""
+                if kind == "date" and value:
+                    return raw, {"value_date": fields.Date.to_date(value)}, False
+            else:
+                raw = value or ""
+            return raw, attribute._parse(raw), False
+        except ValueError as error:
+            raw = ", ".join(suggestions.mapped("value") + comments) or " ".join(
+                filter(None, (l.display_name for l in lines))
+            )
+            return raw, {}, str(error)
+
+    # ------------------------------------------------------------------ queue
+    def action_pulse_apply(self):
+        """Record the answers of participations a person has matched to a customer."""
+        for user_input in self:
+            if user_input.state != "done":
+                raise UserError(self.env._("Only completed participations fill a profile."))
+            if user_input.pulse_profile_state == "unmatched" and not user_input.pulse_partner_id:
+                raise UserError(
+                    self.env._("Choose the customer these answers are about first.")
+                )
+            if user_input.pulse_value_ids:
+                raise UserError(
+                    self.env._("These answers are already on %s's profile.",
+                               user_input.pulse_partner_id.display_name)
+                )
+            user_input._pulse_record_profile_safely()
+        return True

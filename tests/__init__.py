@@ -5,3 +5,4 @@ from . import test_segments
 from . import test_tours
 from . import test_segment_insights
 from . import test_rules
+from . import test_profiling

@@ -1,0 +1,568 @@
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+SOURCES = [
+    ("survey", "Survey"),
+    ("manual", "Manual"),
+    ("purchase", "Purchases"),
+    ("import", "Import"),
+    ("rule", "Rule"),
+]
+TYPED_FIELDS = ("value_char", "value_number", "value_date", "value_bool", "option_id", "option_ids")
+INT_MAX = 2147483647
+
+
+class PulseAttributeValue(models.Model):
+    """One assessment of one customer attribute: who said what, when, from where. Rows are
+    history and never edited; the newest row of a department is its current value, and one
+    row per customer and attribute is the effective value (chosen by the attribute's
+    policy)."""
+
+    _name = "pulse.attribute.value"
+    _description = "Customer attribute value"
+    _order = "date desc, id desc"
+    _rec_name = "value_display"
+    _check_company_auto = True
+
+    partner_id = fields.Many2one(
+        "res.partner",
+        "Customer",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        domain=[("is_company", "=", True)],
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company
+    )
+    attribute_id = fields.Many2one(
+        "pulse.attribute", required=True, index=True, ondelete="restrict"
+    )
+    dimension_id = fields.Many2one(related="attribute_id.dimension_id", store=True)
+    value_type = fields.Selection(related="attribute_id.value_type")
+    value_char = fields.Char("Text")
+    value_number = fields.Float("Number")
+    value_date = fields.Date("Date value")
+    value_bool = fields.Boolean("Yes / no")
+    option_id = fields.Many2one(
+        "pulse.attribute.option",
+        "Option",
+        ondelete="set null",
+        domain="[('attribute_id', '=', attribute_id)]",
+    )
+    option_ids = fields.Many2many(
+        "pulse.attribute.option",
+        "pulse_attribute_value_option_rel",
+        "value_id",
+        "option_id",
+        string="Options",
+        domain="[('attribute_id', '=', attribute_id)]",
+    )
+    value_display = fields.Char(
+        "Value", readonly=True, help="The value as recorded (kept when an option is removed)."
+    )
+    value_key = fields.Char(readonly=True, help="Normalised value: equal keys agree.")
+    raw = fields.Char("Answer as given", readonly=True)
+    parse_state = fields.Selection(
+        [("ok", "Recorded"), ("unparsed", "Did not fit")],
+        "Parsing",
+        default="ok",
+        required=True,
+        readonly=True,
+    )
+    warning = fields.Char(readonly=True)
+    source = fields.Selection(SOURCES, required=True, default="manual")
+    department_id = fields.Many2one("pulse.department", index=True, ondelete="restrict")
+    user_id = fields.Many2one("res.users", "Recorded by", default=lambda self: self.env.user)
+    date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
+    user_input_id = fields.Many2one(
+        "survey.user_input", "Survey answer", ondelete="set null", index="btree_not_null"
+    )
+    survey_id = fields.Many2one(related="user_input_id.survey_id", string="Survey")
+    note = fields.Text()
+    is_current = fields.Boolean(
+        "Current", readonly=True, default=False, help="The newest value of its department (or source)."
+    )
+    is_effective = fields.Boolean(
+        "Effective", readonly=True, default=False, index=True, help="The value that counts for the customer."
+    )
+    is_resolution = fields.Boolean(
+        "Manager's decision", readonly=True, default=False, help="Set by a manager resolving a conflict."
+    )
+    private_department_id = fields.Many2one(
+        "pulse.department",
+        "Private to",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="Only the members of this department see this value.",
+    )
+    erased = fields.Boolean(readonly=True, default=False, help="Erased at the customer's request.")
+    age_days = fields.Integer("Age (days)", compute="_compute_age_days")
+    effective_reason = fields.Char("Why this value", compute="_compute_effective_reason")
+
+    def init(self):
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS pulse_attribute_value_key_idx
+                ON pulse_attribute_value (partner_id, attribute_id, company_id)
+            """
+        )
+
+    # ------------------------------------------------------------------ computes
+    @api.depends("value_display", "department_id")
+    def _compute_display_name(self):
+        for value in self:
+            text = value.value_display or ""
+            value.display_name = (
+                f"{text} ({value.department_id.name})" if value.department_id else text
+            )
+
+    def _compute_age_days(self):
+        now = fields.Datetime.now()
+        for value in self:
+            value.age_days = (now - value.date).days if value.date else 0
+
+    @api.depends("is_effective", "is_resolution", "attribute_id.policy", "department_id")
+    def _compute_effective_reason(self):
+        for value in self:
+            policy = value.attribute_id.policy
+            if not value.is_effective:
+                value.effective_reason = False
+            elif value.is_resolution:
+                value.effective_reason = self.env._(
+                    "Decided by %(user)s: %(reason)s",
+                    user=value.user_id.name or "",
+                    reason=value.note or "",
+                )
+            elif policy == "priority" and value.department_id:
+                value.effective_reason = self.env._(
+                    "%s comes first in the priority order", value.department_id.name
+                )
+            elif policy == "manual":
+                value.effective_reason = self.env._(
+                    "Latest assessment, until a manager decides"
+                )
+            else:
+                value.effective_reason = self.env._("Latest assessment")
+
+    # ------------------------------------------------------------------ create
+    @api.model
+    def _display_and_key(self, attribute, vals):
+        """(text shown, normalised key) of typed values vals for attribute."""
+        kind = attribute.value_type
+        if kind == "selection":
+            option = self.env["pulse.attribute.option"].browse(vals.get("option_id"))
+            return option.name, option.key
+        if kind == "multi":
+            ids = []
+            for command in vals.get("option_ids") or []:
+                if command[0] == fields.Command.SET:
+                    ids = list(command[2])
+                elif command[0] == fields.Command.LINK:
+                    ids.append(command[1])
+            options = self.env["pulse.attribute.option"].browse(ids).sorted(
+                lambda o: (o.sequence, o.id)
+            )
+            return ", ".join(options.mapped("name")), "|".join(sorted(options.mapped("key")))
+        if kind == "number":
+            number = vals.get("value_number")
+            if number is None or number is False:
+                return False, False
+            text = f"{number:g}"
+            return text, text
+        if kind == "boolean":
+            flag = bool(vals.get("value_bool"))
+            return (self.env._("Yes") if flag else self.env._("No")), ("1" if flag else "0")
+        if kind == "date":
+            day = vals.get("value_date")
+            text = fields.Date.to_string(fields.Date.to_date(day)) if day else False
+            return text, text
+        text = (vals.get("value_char") or "").strip()
+        return text or False, " ".join(text.lower().split()) or False
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        partners = self.env["res.partner"]
+        attributes = self.env["pulse.attribute"]
+        user_departments = self.env.user.pulse_department_ids
+        for vals in vals_list:
+            partner = partners.browse(vals.get("partner_id")).commercial_partner_id
+            if partner:
+                vals["partner_id"] = partner.id
+            attribute = attributes.browse(vals["attribute_id"])
+            vals.setdefault("source", "manual")
+            if (
+                vals["source"] in ("manual", "import")
+                and "department_id" not in vals
+                and user_departments
+            ):
+                vals["department_id"] = user_departments[0].id
+            if attribute.visibility == "private":
+                vals["private_department_id"] = attribute.department_id.id
+                if not self.env.su and attribute.department_id not in user_departments:
+                    raise UserError(
+                        self.env._(
+                            "%(attribute)s is private to %(department)s: only its members "
+                            "record it.",
+                            attribute=attribute.name,
+                            department=attribute.department_id.name,
+                        )
+                    )
+            if attribute.derived and vals["source"] != "purchase":
+                raise ValidationError(
+                    self.env._("%s is maintained from purchases: it is not entered by hand.",
+                               attribute.name)
+                )
+            if (
+                attribute.personal_data
+                and vals["source"] in ("manual", "import")
+                and not partner.pulse_profiling_consent
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(attribute)s is personal data and %(partner)s has not consented to "
+                        "profiling: record their consent first.",
+                        attribute=attribute.name,
+                        partner=partner.display_name,
+                    )
+                )
+            if vals.get("parse_state", "ok") == "ok":
+                display, key = self._display_and_key(attribute, vals)
+                if not display and not vals.get("is_resolution"):
+                    raise ValidationError(
+                        self.env._("Enter a value for %s.", attribute.name)
+                    )
+                vals["value_display"], vals["value_key"] = display, key
+            else:
+                vals["value_display"] = vals.get("raw")
+        records = super().create(vals_list)
+        records._recompute_keys()
+        return records
+
+    def write(self, vals):
+        if not self.env.context.get("pulse_erase") and set(vals) & (
+            set(TYPED_FIELDS)
+            | {"partner_id", "attribute_id", "department_id", "date", "raw", "source"}
+        ):
+            raise UserError(
+                self.env._(
+                    "A recorded value is history and is not edited: record a new assessment "
+                    "instead."
+                )
+            )
+        return super().write(vals)
+
+    # ------------------------------------------------------------------ current/effective
+    def _recompute_keys(self):
+        keys = {(v.partner_id.id, v.attribute_id.id, v.company_id.id) for v in self}
+        self._recompute(keys)
+
+    @api.model
+    def _keys_sql(self, keys):
+        partners, attributes, companies = (list(col) for col in zip(*keys)) if keys else ([], [], [])
+        return SQL(
+            "SELECT * FROM UNNEST(%s::integer[], %s::integer[], %s::integer[])"
+            " AS k(partner_id, attribute_id, company_id)",
+            partners,
+            attributes,
+            companies,
+        )
+
+    @api.model
+    def _recompute(self, keys=None, keys_sql=None):
+        """Set is_current (newest per department) and is_effective (per policy) for the
+        given (partner, attribute, company) keys, in two set-based statements."""
+        if keys is not None:
+            if not keys:
+                return
+            keys_sql = self._keys_sql(keys)
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                """
+                WITH k AS (%(keys)s), n AS (
+                    SELECT v.id,
+                           (v.parse_state = 'ok' AND NOT v.is_resolution
+                            AND NOT COALESCE(v.erased, false)) AS eligible,
+                           ROW_NUMBER() OVER (
+                               PARTITION BY v.partner_id, v.attribute_id, v.company_id,
+                                            COALESCE(v.department_id, 0),
+                                            (v.parse_state = 'ok' AND NOT v.is_resolution
+                                             AND NOT COALESCE(v.erased, false))
+                               ORDER BY v.date DESC, v.id DESC) AS rn
+                      FROM pulse_attribute_value v
+                      JOIN k USING (partner_id, attribute_id, company_id)
+                )
+                UPDATE pulse_attribute_value v SET is_current = (n.eligible AND n.rn = 1)
+                  FROM n
+                 WHERE v.id = n.id AND v.is_current IS DISTINCT FROM (n.eligible AND n.rn = 1)
+                """,
+                keys=keys_sql,
+            )
+        )
+        cr.execute(
+            SQL(
+                """
+                WITH k AS (%(keys)s), x AS (
+                    SELECT v.id, v.partner_id, v.attribute_id, v.company_id, v.date,
+                           v.is_resolution, a.policy,
+                           COALESCE(v.is_current, false)
+                           OR (v.is_resolution AND NOT COALESCE(v.erased, false)) AS eligible,
+                           COALESCE(pr.sequence, %(int_max)s) AS prio,
+                           MAX(v.date) FILTER (WHERE v.is_current) OVER (
+                               PARTITION BY v.partner_id, v.attribute_id, v.company_id
+                           ) AS last_assessed
+                      FROM pulse_attribute_value v
+                      JOIN k USING (partner_id, attribute_id, company_id)
+                      JOIN pulse_attribute a ON a.id = v.attribute_id
+                      LEFT JOIN pulse_attribute_priority pr
+                             ON pr.attribute_id = v.attribute_id
+                            AND pr.department_id = v.department_id
+                ), n AS (
+                    SELECT id, eligible AND ROW_NUMBER() OVER (
+                               PARTITION BY partner_id, attribute_id, company_id, eligible
+                               ORDER BY (is_resolution AND (policy = 'manual'
+                                         OR last_assessed IS NULL OR date >= last_assessed))
+                                        DESC,
+                                        is_resolution,
+                                        CASE WHEN policy = 'priority' THEN prio ELSE 0 END,
+                                        date DESC, id DESC) = 1 AS eff
+                      FROM x
+                )
+                UPDATE pulse_attribute_value v SET is_effective = n.eff
+                  FROM n
+                 WHERE v.id = n.id AND v.is_effective IS DISTINCT FROM n.eff
+                """,
+                keys=keys_sql,
+                int_max=INT_MAX,
+            )
+        )
+        self.invalidate_model(["is_current", "is_effective"])
+
+    @api.model
+    def _recompute_effective(self, attributes):
+        """After an attribute's policy or priority order changed."""
+        if attributes.ids:
+            self._recompute(
+                keys_sql=SQL(
+                    "SELECT DISTINCT partner_id, attribute_id, company_id"
+                    " FROM pulse_attribute_value WHERE attribute_id = ANY(%s)",
+                    attributes.ids,
+                )
+            )
+
+    @api.model
+    def _sync_private_department(self, attributes):
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            UPDATE pulse_attribute_value v
+               SET private_department_id = CASE WHEN a.visibility = 'private'
+                                                THEN a.department_id END
+              FROM pulse_attribute a
+             WHERE a.id = v.attribute_id AND a.id = ANY(%s)
+            """,
+            [attributes.ids],
+        )
+        self.invalidate_model(["private_department_id"])
+
+    # ------------------------------------------------------------------ actions
+    def action_history(self):
+        """Every value of this customer's attribute, newest first."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "customer_pulse.action_pulse_attribute_value"
+        )
+        action.update(
+            name=self.env._("%(attribute)s of %(partner)s",
+                            attribute=self.attribute_id.name,
+                            partner=self.partner_id.display_name),
+            domain=[
+                ("partner_id", "=", self.partner_id.id),
+                ("attribute_id", "=", self.attribute_id.id),
+            ],
+            context={"create": False},
+        )
+        return action
+
+    # ------------------------------------------------------------------ purchases
+    @api.model
+    def _derived_sources(self):
+        """SELECT per derived attribute code: (partner_id, company_id, value_key, value_char)
+        from the customer facts and the documents; value_key is an option key for the
+        selection attributes."""
+        today = fields.Date.context_today(self)
+        orders = SQL(
+            """
+            SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
+                   EXTRACT(ISODOW FROM so.date_order)::int AS weekday,
+                   CASE WHEN EXTRACT(MONTH FROM so.date_order) IN (12, 1, 2) THEN 'winter'
+                        WHEN EXTRACT(MONTH FROM so.date_order) IN (3, 4, 5) THEN 'spring'
+                        WHEN EXTRACT(MONTH FROM so.date_order) IN (6, 7, 8) THEN 'summer'
+                        ELSE 'autumn' END AS season
+              FROM sale_order so
+              JOIN res_partner p ON p.id = so.partner_id
+             WHERE so.state = 'sale'
+            """
+        )
+
+        def preferred(column, minimum):
+            # the most frequent value, when there are enough orders and it holds 40 %
+            return SQL(
+                """
+                SELECT partner_id, company_id, key::text AS value_key, NULL::varchar AS value_char
+                  FROM (SELECT partner_id, company_id, %(column)s AS key, COUNT(*) AS n,
+                               SUM(COUNT(*)) OVER w AS total,
+                               ROW_NUMBER() OVER (w ORDER BY COUNT(*) DESC, %(column)s) AS rn
+                          FROM (%(orders)s) o
+                         GROUP BY partner_id, company_id, %(column)s
+                        WINDOW w AS (PARTITION BY partner_id, company_id)) c
+                 WHERE rn = 1 AND total >= %(minimum)s AND n >= 0.4 * total
+                """,
+                column=SQL.identifier(column),
+                orders=orders,
+                minimum=minimum,
+            )
+
+        return {
+            "favourite_categories": SQL(
+                """
+                SELECT s.partner_id, s.company_id,
+                       ARRAY_TO_STRING(s.categ_ids[1:3], ',') AS value_key,
+                       (SELECT STRING_AGG(c.name, ', ' ORDER BY u.n)
+                          FROM UNNEST(s.categ_ids[1:3]) WITH ORDINALITY u(id, n)
+                          JOIN product_category c ON c.id = u.id)::varchar AS value_char
+                  FROM pulse_partner_stats s
+                 WHERE CARDINALITY(s.categ_ids) > 0
+                """
+            ),
+            "rhythm_band": SQL(
+                """
+                SELECT partner_id, company_id,
+                       CASE WHEN avg_days_between_orders <= 10 THEN 'weekly'
+                            WHEN avg_days_between_orders <= 45 THEN 'monthly'
+                            WHEN avg_days_between_orders <= 120 THEN 'quarterly'
+                            WHEN avg_days_between_orders <= 400 THEN 'yearly'
+                            ELSE 'rare' END AS value_key, NULL::varchar AS value_char
+                  FROM pulse_partner_stats WHERE avg_days_between_orders IS NOT NULL
+                """
+            ),
+            "basket_band": SQL(
+                """
+                WITH t AS (
+                    SELECT company_id, PERCENTILE_CONT(ARRAY[1 / 3.0, 2 / 3.0])
+                               WITHIN GROUP (ORDER BY order_amount / order_count) AS q
+                      FROM pulse_partner_stats WHERE order_count > 0 GROUP BY company_id
+                )
+                SELECT s.partner_id, s.company_id,
+                       CASE WHEN s.order_amount / s.order_count <= t.q[1] THEN 'small'
+                            WHEN s.order_amount / s.order_count <= t.q[2] THEN 'medium'
+                            ELSE 'large' END AS value_key, NULL::varchar AS value_char
+                  FROM pulse_partner_stats s JOIN t USING (company_id)
+                 WHERE s.order_count > 0
+                """
+            ),
+            "payment_behaviour": SQL(
+                """
+                SELECT partner_id, company_id,
+                       CASE WHEN AVG(late) <= 3 THEN 'on_time'
+                            WHEN AVG(late) <= 30 THEN 'late'
+                            ELSE 'very_late' END AS value_key, NULL::varchar AS value_char
+                  FROM (
+                    SELECT m.commercial_partner_id AS partner_id, m.company_id,
+                           GREATEST(0, CASE WHEN m.payment_state IN ('paid', 'in_payment')
+                                            THEN COALESCE(pd.paid, m.invoice_date_due)
+                                            ELSE %(today)s END - m.invoice_date_due) AS late
+                      FROM account_move m
+                      LEFT JOIN LATERAL (
+                          SELECT MAX(apr.max_date) AS paid
+                            FROM account_move_line l
+                            JOIN account_partial_reconcile apr ON apr.debit_move_id = l.id
+                           WHERE l.move_id = m.id AND l.display_type = 'payment_term'
+                      ) pd ON m.payment_state IN ('paid', 'in_payment')
+                     WHERE m.state = 'posted' AND m.move_type = 'out_invoice'
+                       AND m.payment_state IN ('paid', 'in_payment', 'not_paid', 'partial')
+                       AND m.invoice_date_due >= %(since)s AND m.invoice_date_due < %(today)s
+                       AND m.commercial_partner_id IS NOT NULL
+                  ) i
+                 GROUP BY partner_id, company_id
+                """,
+                today=today,
+                since=today - relativedelta(years=1),
+            ),
+            "preferred_weekday": preferred("weekday", 3),
+            "preferred_season": preferred("season", 4),
+        }
+
+    @api.model
+    def _refresh_purchase_attributes(self):
+        """Record, for every customer, the derived attributes whose value changed since
+        their current one (set-based: one INSERT … SELECT, history kept), then their
+        current and effective flags. Returns the number of values recorded."""
+        attributes = self.env["pulse.attribute"].search([("derived", "!=", False)])
+        sources = self._derived_sources()
+        parts = [
+            SQL(
+                "SELECT %s AS attribute_id, src.* FROM (%s) src",
+                attribute.id,
+                sources[attribute.derived],
+            )
+            for attribute in attributes
+        ]
+        if not parts:
+            return 0
+        self.env.flush_all()
+        cr = self.env.cr
+        lang = self.env.lang or "en_US"
+        cr.execute("DROP TABLE IF EXISTS pulse_touched_keys")
+        cr.execute(
+            SQL(
+                """
+                CREATE TEMP TABLE pulse_touched_keys ON COMMIT DROP AS
+                WITH src AS (%(union)s), fresh AS (
+                    SELECT src.*, a.dimension_id, o.id AS option_id,
+                           COALESCE(src.value_char, o.name->>%(lang)s, o.name->>'en_US')
+                               AS value_display
+                      FROM src
+                      JOIN pulse_attribute a ON a.id = src.attribute_id
+                      LEFT JOIN pulse_attribute_option o
+                             ON o.attribute_id = src.attribute_id AND o.key = src.value_key
+                     WHERE src.value_key IS NOT NULL
+                ), changed AS (
+                    SELECT f.* FROM fresh f
+                      LEFT JOIN pulse_attribute_value cur
+                             ON cur.partner_id = f.partner_id
+                            AND cur.attribute_id = f.attribute_id
+                            AND cur.company_id = f.company_id
+                            AND cur.is_current AND cur.source = 'purchase'
+                     WHERE cur.id IS NULL OR cur.value_key IS DISTINCT FROM f.value_key
+                ), ins AS (
+                    INSERT INTO pulse_attribute_value (
+                        partner_id, company_id, attribute_id, dimension_id, value_char,
+                        option_id, value_display, value_key, parse_state, source, date,
+                        is_current, is_effective, is_resolution, erased,
+                        create_uid, create_date, write_uid, write_date)
+                    SELECT partner_id, company_id, attribute_id, dimension_id, value_char,
+                           option_id, value_display, value_key, 'ok', 'purchase', %(now)s,
+                           false, false, false, false, %(uid)s, %(now)s, %(uid)s, %(now)s
+                      FROM changed
+                    RETURNING partner_id, attribute_id, company_id
+                )
+                SELECT DISTINCT partner_id, attribute_id, company_id FROM ins
+                """,
+                union=SQL(" UNION ALL ").join(parts),
+                lang=lang,
+                now=fields.Datetime.now(),
+                uid=self.env.uid,
+            )
+        )
+        count = cr.rowcount
+        cr.execute("ANALYZE pulse_touched_keys")
+        self._recompute(keys_sql=SQL("SELECT * FROM pulse_touched_keys"))
+        cr.execute("DROP TABLE pulse_touched_keys")
+        return count

@@ -1,0 +1,39 @@
+from odoo import fields, models
+
+
+class SurveySurvey(models.Model):
+    _inherit = "survey.survey"
+
+    pulse_personal_data = fields.Boolean(
+        "Collects personal data",
+        help="Its answers are recorded on the profile of customers who consented to "
+        "profiling only; customers who did not are not invited by rules.",
+    )
+    pulse_mapped_count = fields.Integer(
+        "Mapped questions", compute="_compute_pulse_mapped_count"
+    )
+
+    def _compute_pulse_mapped_count(self):
+        for survey in self:
+            survey.pulse_mapped_count = len(
+                survey.question_ids.filtered("pulse_attribute_id")
+            )
+
+    def action_pulse_map(self):
+        self.ensure_one()
+        wizard = self.env["pulse.survey.mapping"].create({"survey_id": self.id})
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Map to customer attributes"),
+            "res_model": "pulse.survey.mapping",
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def action_pulse_unmatched(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "customer_pulse.action_pulse_unmatched_answers"
+        )
+        action["domain"] = [("survey_id", "in", self.ids), ("pulse_profile_state", "=", "unmatched")]
+        return action
