@@ -60,3 +60,41 @@ class TestTours(HttpCase):
         rule = self.env["pulse.rule"].search([("name", "=", "Come back, please")])
         self.assertEqual(rule.state, "running")
         self.assertEqual(rule.step_ids.mapped("action"), ["email", "activity"])
+
+    def test_survey_answer_fills_profile(self):
+        """A customer answers a mapped survey in the browser; a salesperson sees the values on
+        their partner form, and the history behind one."""
+        customer = self.env["res.partner"].create(
+            {"name": "Survey Tour Co", "is_company": True, "email": "survey@tour.example"}
+        )
+        survey = self.env.ref("customer_pulse.survey_first_order")
+        satisfaction = self.env.ref("customer_pulse.attribute_satisfaction")
+        # an earlier assessment, so that the history has two rows
+        self.env["pulse.attribute.value"].create(
+            {
+                "partner_id": customer.id,
+                "attribute_id": satisfaction.id,
+                "option_id": self.env.ref("customer_pulse.option_satisfaction_neutral").id,
+                "date": "2026-01-01 10:00:00",
+            }
+        )
+        answer = survey._create_answer(partner=customer, check_attempts=False)
+        self.start_tour(
+            f"/survey/start/{survey.access_token}?answer_token={answer.access_token}",
+            "customer_pulse_survey_answer",
+        )
+        self.assertEqual(answer.state, "done")
+        values = answer.pulse_value_ids
+        self.assertEqual(
+            sorted(values.mapped("value_display")), ["Deliver on Saturdays", "Very satisfied"]
+        )
+        self.assertEqual(values.partner_id, customer)
+        new_test_user(
+            self.env,
+            login="tour_pulse_sales",
+            password="tour_pulse_sales",
+            groups="base.group_user,customer_pulse.group_pulse_user",
+        )
+        self.start_tour(
+            f"/odoo/res.partner/{customer.id}", "customer_pulse_profile", login="tour_pulse_sales"
+        )

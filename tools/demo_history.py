@@ -616,7 +616,7 @@ class DemoHistory:
                             "question_type": "simple_choice",
                             "suggested_answer_ids": [
                                 Command.create({"value": v})
-                                for v in ("Very satisfied", "Satisfied", "Neutral", "Unsatisfied")
+                                for v in ("Very satisfied", "Satisfied", "Neutral", "Not satisfied")
                             ],
                         }
                     ),
@@ -642,10 +642,34 @@ class DemoHistory:
             }
         )
         q_sat, q_ranges, q_size, q_text = survey.question_ids
+        # its answers fill the customers' profiles (the mapping wizard, as a marketer would)
+        ref = env.ref
+        targets = {
+            q_sat: ref("customer_pulse.attribute_satisfaction"),
+            q_ranges: ref("customer_pulse.attribute_interests"),
+            q_size: ref("customer_pulse.attribute_employees"),
+            q_text: ref("customer_pulse.attribute_suggestions"),
+        }
+        wizard = env["pulse.survey.mapping"].create({"survey_id": survey.id})
+        for line in wizard.line_ids:
+            line.attribute_id = targets[line.question_id]
+        wizard.action_apply()
         respondents = [c for c, arch, _f in self.customers if arch != "one_time"]
         respondents = self.rng.sample(respondents, max(2, len(respondents) // 3))
-        for partner in respondents:
-            answer = survey._create_answer(partner=partner, check_attempts=False)
+        interviews = 0
+        for n, partner in enumerate(respondents):
+            # every third one was a phone interview by the customer's salesperson
+            interviewer = partner.user_id if n % 3 == 0 and partner.user_id else False
+            if interviewer:
+                interviews += 1
+                answer = survey._create_answer(
+                    user=interviewer,
+                    check_attempts=False,
+                    pulse_partner_id=partner.id,
+                    pulse_interviewer_id=interviewer.id,
+                )
+            else:
+                answer = survey._create_answer(partner=partner, check_attempts=False)
             answer._save_lines(q_sat, str(self.rng.choice(q_sat.suggested_answer_ids).id))
             ranges = self.rng.sample(q_ranges.suggested_answer_ids.ids, self.rng.randint(1, 3))
             answer._save_lines(q_ranges, [str(r) for r in ranges])
@@ -655,7 +679,124 @@ class DemoHistory:
                 self.rng.choice(["Faster delivery please", "All good", "More eco products"]),
             )
             answer._mark_done()
-        self.counts["survey_answers"] = len(respondents)
+            self._backdate_answer(answer, self.rng.randint(1, 180))
+        # answers from people who are no customer (yet): they wait for a person to match them
+        for n in range(3):
+            answer = survey._create_answer(
+                email=f"visitor{n + 1}@unknown.example", check_attempts=False
+            )
+            answer._save_lines(q_sat, str(q_sat.suggested_answer_ids[1].id))
+            answer._mark_done()
+        self.counts["survey_answers"] = len(respondents) + 3
+        self.counts["survey_interviews"] = interviews
+
+    def _backdate_answer(self, answer, days_ago):
+        """Spread the demo answers (and the values they recorded) over the past months."""
+        when = fields.Datetime.now() - timedelta(days=days_ago, hours=self.rng.randint(0, 8))
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE survey_user_input SET end_datetime = %s WHERE id = %s", [when, answer.id]
+        )
+        self.env.cr.execute(
+            "UPDATE pulse_attribute_value SET date = %s WHERE user_input_id = %s",
+            [when, answer.id],
+        )
+        self.env.invalidate_all()
+
+    # ---------------------------------------------------------------- profiles
+    def _setup_departments(self):
+        env = self.env
+        ref = env.ref
+        pulse_user = ref("customer_pulse.group_pulse_user")
+        for user in self.salespeople:
+            user.groups_id = [Command.link(pulse_user.id)]
+        ref("customer_pulse.department_sales").user_ids = [
+            Command.link(u.id) for u in self.salespeople
+        ]
+        login = "sam.berger@aurora-office.example"
+        self.support = env["res.users"].search([("login", "=", login)], limit=1) or env[
+            "res.users"
+        ].create(
+            {
+                "name": "Sam Berger",
+                "login": login,
+                "email": login,
+                "groups_id": [Command.link(pulse_user.id)],
+                "company_id": self.company.id,
+                "company_ids": [Command.link(self.company.id)],
+            }
+        )
+        ref("customer_pulse.department_after_sales").user_ids = [Command.link(self.support.id)]
+        admin = ref("base.user_admin")
+        for code in ("marketing", "finance"):
+            ref(f"customer_pulse.department_{code}").user_ids = [Command.link(admin.id)]
+        self.admin = admin
+
+    def _create_profiles(self):
+        """What the departments assessed: the grade (sales and after-sales, sometimes
+        disagreeing), contact channels, industries, consent and founding dates, finance's
+        private notes."""
+        env = self.env
+        ref = env.ref
+        rng = self.rng
+        dept = {c: ref(f"customer_pulse.department_{c}") for c in ("sales", "after_sales",
+                                                                     "marketing", "finance")}
+        grade = {k: ref(f"customer_pulse.option_grade_{k}") for k in ("a", "b", "c")}
+        channel = ref("customer_pulse.attribute_contact_channel").option_ids
+        industry = ref("customer_pulse.attribute_industry").option_ids
+        expected = {"loyal": "a", "big": "a", "seasonal": "b", "new": "b", "late": "b",
+                    "lapsed": "c", "one_time": "c"}
+        now = fields.Datetime.now()
+
+        def value(partner, attribute, user, department, days_ago, **typed):
+            return {
+                "partner_id": partner.id,
+                "attribute_id": ref(f"customer_pulse.attribute_{attribute}").id,
+                "source": "manual",
+                "user_id": user.id,
+                "department_id": department.id,
+                "date": now - timedelta(days=days_ago, hours=rng.randint(0, 8)),
+                **typed,
+            }
+
+        vals_list = []
+        consenting = env["res.partner"]
+        for partner, arch, _favourites in self.customers:
+            salesperson = partner.user_id or self.salespeople[0]
+            if rng.random() < 0.7:
+                said = expected[arch]
+                vals_list.append(value(partner, "grade", salesperson, dept["sales"],
+                                       rng.randint(30, 300), option_id=grade[said].id))
+                if rng.random() < 0.35:
+                    # after-sales sees them differently a quarter of the time
+                    other = said if rng.random() < 0.7 else rng.choice(
+                        [k for k in grade if k != said])
+                    vals_list.append(value(partner, "grade", self.support,
+                                           dept["after_sales"], rng.randint(1, 200),
+                                           option_id=grade[other].id))
+            if rng.random() < 0.4:
+                vals_list.append(value(partner, "contact_channel", salesperson, dept["sales"],
+                                       rng.randint(1, 400), option_id=rng.choice(channel).id))
+            if partner.is_company and rng.random() < 0.5:
+                vals_list.append(value(partner, "industry", self.admin, dept["marketing"],
+                                       rng.randint(1, 500), option_id=rng.choice(industry).id))
+            if rng.random() < 0.4:
+                consenting |= partner
+            if arch == "late" and rng.random() < 0.5:
+                vals_list.append(value(partner, "finance_note", self.admin, dept["finance"],
+                                       rng.randint(1, 90),
+                                       value_char=rng.choice(["Pays after the second reminder",
+                                                              "Asked for 60-day terms",
+                                                              "Disputes delivery fees"])))
+        consenting.write({"pulse_profiling_consent": True})
+        for partner in consenting:
+            if partner.is_company and rng.random() < 0.5:
+                founded = date(rng.randint(1960, 2020), rng.randint(1, 12), rng.randint(1, 28))
+                vals_list.append(value(partner, "founding_date", self.admin, dept["marketing"],
+                                       rng.randint(1, 300), value_date=founded))
+        values = env["pulse.attribute.value"].create(vals_list)
+        self.counts["profile_values"] = len(values)
+        self.counts["consenting_customers"] = len(consenting)
 
     def _analyze(self):
         # Fresh tables filled in one transaction have no statistics: without them
@@ -685,7 +826,9 @@ class DemoHistory:
         self._pay(invoices.filtered(lambda m: m.payment_state == "not_paid"))
         self._partial_refunds(invoices)
         self._create_leads()
+        self._setup_departments()
         self._create_survey()
+        self._create_profiles()
         self.env.flush_all()
         return dict(self.counts)
 
