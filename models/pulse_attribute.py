@@ -71,8 +71,7 @@ class PulseAttribute(models.Model):
         [("shared", "Shared"), ("private", "Private to a department")],
         required=True,
         default="shared",
-        help="Values of a private attribute are visible to the members of its department "
-        "only.",
+        help="Values of a private attribute are visible to the members of its department " "only.",
     )
     department_id = fields.Many2one(
         "pulse.department",
@@ -151,8 +150,10 @@ class PulseAttribute(models.Model):
 
     def write(self, vals):
         if "value_type" in vals:
-            used = self.env["pulse.attribute.value"].sudo().search_count(
-                [("attribute_id", "in", self.ids)], limit=1
+            used = (
+                self.env["pulse.attribute.value"]
+                .sudo()
+                .search_count([("attribute_id", "in", self.ids)], limit=1)
             )
             if used and any(a.value_type != vals["value_type"] for a in self):
                 raise UserError(
@@ -170,8 +171,10 @@ class PulseAttribute(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
-        if self.env["pulse.attribute.value"].sudo().search_count(
-            [("attribute_id", "in", self.ids)], limit=1
+        if (
+            self.env["pulse.attribute.value"]
+            .sudo()
+            .search_count([("attribute_id", "in", self.ids)], limit=1)
         ):
             raise UserError(
                 self.env._(

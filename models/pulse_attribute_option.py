@@ -9,9 +9,7 @@ class PulseAttributeOption(models.Model):
     _description = "Customer attribute option"
     _order = "attribute_id, sequence, id"
 
-    attribute_id = fields.Many2one(
-        "pulse.attribute", required=True, ondelete="cascade", index=True
-    )
+    attribute_id = fields.Many2one("pulse.attribute", required=True, ondelete="cascade", index=True)
     name = fields.Char(required=True, translate=True)
     key = fields.Char(help="Stable technical value (imports, rule conditions).")
     sequence = fields.Integer(default=10)

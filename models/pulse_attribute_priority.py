@@ -9,9 +9,7 @@ class PulseAttributePriority(models.Model):
     _description = "Department priority of an attribute"
     _order = "attribute_id, sequence, id"
 
-    attribute_id = fields.Many2one(
-        "pulse.attribute", required=True, ondelete="cascade", index=True
-    )
+    attribute_id = fields.Many2one("pulse.attribute", required=True, ondelete="cascade", index=True)
     department_id = fields.Many2one("pulse.department", required=True, ondelete="cascade")
     sequence = fields.Integer(default=10)
 

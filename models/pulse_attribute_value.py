@@ -84,13 +84,23 @@ class PulseAttributeValue(models.Model):
     survey_id = fields.Many2one(related="user_input_id.survey_id", string="Survey")
     note = fields.Text()
     is_current = fields.Boolean(
-        "Current", readonly=True, default=False, help="The newest value of its department (or source)."
+        "Current",
+        readonly=True,
+        default=False,
+        help="The newest value of its department (or source).",
     )
     is_effective = fields.Boolean(
-        "Effective", readonly=True, default=False, index=True, help="The value that counts for the customer."
+        "Effective",
+        readonly=True,
+        default=False,
+        index=True,
+        help="The value that counts for the customer.",
     )
     is_resolution = fields.Boolean(
-        "Manager's decision", readonly=True, default=False, help="Set by a manager resolving a conflict."
+        "Manager's decision",
+        readonly=True,
+        default=False,
+        help="Set by a manager resolving a conflict.",
     )
     private_department_id = fields.Many2one(
         "pulse.department",
@@ -143,9 +153,7 @@ class PulseAttributeValue(models.Model):
                     "%s comes first in the priority order", value.department_id.name
                 )
             elif policy == "manual":
-                value.effective_reason = self.env._(
-                    "Latest assessment, until a manager decides"
-                )
+                value.effective_reason = self.env._("Latest assessment, until a manager decides")
             else:
                 value.effective_reason = self.env._("Latest assessment")
 
@@ -164,8 +172,8 @@ class PulseAttributeValue(models.Model):
                     ids = list(command[2])
                 elif command[0] == fields.Command.LINK:
                     ids.append(command[1])
-            options = self.env["pulse.attribute.option"].browse(ids).sorted(
-                lambda o: (o.sequence, o.id)
+            options = (
+                self.env["pulse.attribute.option"].browse(ids).sorted(lambda o: (o.sequence, o.id))
             )
             return ", ".join(options.mapped("name")), "|".join(sorted(options.mapped("key")))
         if kind == "number":
@@ -214,8 +222,10 @@ class PulseAttributeValue(models.Model):
                     )
             if attribute.derived and vals["source"] != "purchase":
                 raise ValidationError(
-                    self.env._("%s is maintained from purchases: it is not entered by hand.",
-                               attribute.name)
+                    self.env._(
+                        "%s is maintained from purchases: it is not entered by hand.",
+                        attribute.name,
+                    )
                 )
             if (
                 attribute.personal_data
@@ -233,9 +243,7 @@ class PulseAttributeValue(models.Model):
             if vals.get("parse_state", "ok") == "ok":
                 display, key = self._display_and_key(attribute, vals)
                 if not display and not vals.get("is_resolution"):
-                    raise ValidationError(
-                        self.env._("Enter a value for %s.", attribute.name)
-                    )
+                    raise ValidationError(self.env._("Enter a value for %s.", attribute.name))
                 vals["value_display"], vals["value_key"] = display, key
             else:
                 vals["value_display"] = vals.get("raw")
@@ -263,7 +271,9 @@ class PulseAttributeValue(models.Model):
 
     @api.model
     def _keys_sql(self, keys):
-        partners, attributes, companies = (list(col) for col in zip(*keys)) if keys else ([], [], [])
+        partners, attributes, companies = (
+            (list(col) for col in zip(*keys, strict=False)) if keys else ([], [], [])
+        )
         return SQL(
             "SELECT * FROM UNNEST(%s::integer[], %s::integer[], %s::integer[])"
             " AS k(partner_id, attribute_id, company_id)",
@@ -379,9 +389,11 @@ class PulseAttributeValue(models.Model):
             "customer_pulse.action_pulse_attribute_value"
         )
         action.update(
-            name=self.env._("%(attribute)s of %(partner)s",
-                            attribute=self.attribute_id.name,
-                            partner=self.partner_id.display_name),
+            name=self.env._(
+                "%(attribute)s of %(partner)s",
+                attribute=self.attribute_id.name,
+                partner=self.partner_id.display_name,
+            ),
             domain=[
                 ("partner_id", "=", self.partner_id.id),
                 ("attribute_id", "=", self.attribute_id.id),

@@ -679,7 +679,9 @@ class PulseStepRun(models.Model):
         if survey.access_mode != "public" and survey.users_login_required:
             raise UserError(self.env._("the survey requires a login: make it public"))
         if survey.pulse_personal_data and not partner.commercial_partner_id.pulse_profiling_consent:
-            raise RunSkipped(self.env._("no consent to profiling (the survey collects personal data)"))
+            raise RunSkipped(
+                self.env._("no consent to profiling (the survey collects personal data)")
+            )
         invite = (
             self.env["survey.invite"]
             .sudo()

@@ -339,9 +339,7 @@ class ResPartner(models.Model):
         for partner in self:
             count = known.get(partner.commercial_partner_id, 0)
             partner.pulse_profile_completeness = round(100 * count / visible) if visible else 0
-            partner.pulse_profile_conflict_count = conflicts.get(
-                partner.commercial_partner_id, 0
-            )
+            partner.pulse_profile_conflict_count = conflicts.get(partner.commercial_partner_id, 0)
 
     def _pulse_set_consent(self, consent):
         for partner in self.commercial_partner_id:
@@ -402,11 +400,16 @@ class ResPartner(models.Model):
         """Everything the profile holds about the customer, every company and department."""
         self.ensure_one()
         partner = self.commercial_partner_id
-        values = self.env["pulse.attribute.value"].sudo().with_context(active_test=False).search(
-            [("partner_id", "=", partner.id)], order="date, id"
+        values = (
+            self.env["pulse.attribute.value"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("partner_id", "=", partner.id)], order="date, id")
         )
-        answers = self.env["survey.user_input"].sudo().search(
-            ["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)]
+        answers = (
+            self.env["survey.user_input"]
+            .sudo()
+            .search(["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)])
         )
         return {
             "customer": partner.display_name,
@@ -503,8 +506,12 @@ class ResPartner(models.Model):
                 }
             )
             values._recompute_keys()
-            answers = self.env["survey.user_input"].sudo().search(
-                ["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)]
+            answers = (
+                self.env["survey.user_input"]
+                .sudo()
+                .search(
+                    ["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)]
+                )
             )
             answers.user_input_line_ids.unlink()
             answers.write({"email": False, "nickname": False})

@@ -9,15 +9,11 @@ class SurveySurvey(models.Model):
         help="Its answers are recorded on the profile of customers who consented to "
         "profiling only; customers who did not are not invited by rules.",
     )
-    pulse_mapped_count = fields.Integer(
-        "Mapped questions", compute="_compute_pulse_mapped_count"
-    )
+    pulse_mapped_count = fields.Integer("Mapped questions", compute="_compute_pulse_mapped_count")
 
     def _compute_pulse_mapped_count(self):
         for survey in self:
-            survey.pulse_mapped_count = len(
-                survey.question_ids.filtered("pulse_attribute_id")
-            )
+            survey.pulse_mapped_count = len(survey.question_ids.filtered("pulse_attribute_id"))
 
     def action_pulse_map(self):
         self.ensure_one()
@@ -35,5 +31,8 @@ class SurveySurvey(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "customer_pulse.action_pulse_unmatched_answers"
         )
-        action["domain"] = [("survey_id", "in", self.ids), ("pulse_profile_state", "=", "unmatched")]
+        action["domain"] = [
+            ("survey_id", "in", self.ids),
+            ("pulse_profile_state", "=", "unmatched"),
+        ]
         return action

@@ -26,7 +26,9 @@ class SurveyUserInput(models.Model):
         "the participant or their email, or chosen by a person for an unmatched answer.",
     )
     pulse_interviewer_id = fields.Many2one(
-        "res.users", "Interviewer", index="btree_not_null",
+        "res.users",
+        "Interviewer",
+        index="btree_not_null",
         help="The staff member who filled the survey on the customer's behalf.",
     )
     pulse_profile_state = fields.Selection(PROFILE_STATES, "Profile", readonly=True, copy=False)
@@ -37,7 +39,7 @@ class SurveyUserInput(models.Model):
 
     def _mark_done(self):
         result = super()._mark_done()
-        for user_input in self:
+        for user_input in self.filtered(lambda ui: not ui.test_entry):
             user_input._pulse_record_profile_safely()
         # rules triggered by a completed survey react now
         self.env["pulse.step.run"].sudo()._wake_up_for(("survey_done",))
@@ -50,7 +52,7 @@ class SurveyUserInput(models.Model):
         try:
             with self.env.cr.savepoint():
                 self.sudo()._pulse_record_profile()
-        except Exception as error:  # noqa: BLE001 - the submission must go through
+        except Exception as error:
             _logger.exception("customer profile from survey answer %s failed", self.id)
             self.sudo().write(
                 {"pulse_profile_state": "error", "pulse_profile_note": str(error)[:250]}
@@ -69,9 +71,12 @@ class SurveyUserInput(models.Model):
         email = email_normalize(self.email or (partner.email if partner else ""))
         if not email:
             return self.env["res.partner"]
-        matches = self.env["res.partner"].with_context(active_test=True).search(
-            [("email_normalized", "=", email)]
-        ).commercial_partner_id
+        matches = (
+            self.env["res.partner"]
+            .with_context(active_test=True)
+            .search([("email_normalized", "=", email)])
+            .commercial_partner_id
+        )
         # staff are not customers
         matches = matches.filtered(lambda p: not p.user_ids.filtered(lambda u: not u.share))
         return matches if len(matches) == 1 else self.env["res.partner"]
@@ -147,8 +152,12 @@ class SurveyUserInput(models.Model):
         A warning means the answer did not fit: it is kept as raw text."""
         attribute = question.pulse_attribute_id
         kind = attribute.value_type
-        suggestions = lines.filtered(lambda l: l.answer_type == "suggestion").suggested_answer_id
-        comments = [l.value_char_box for l in lines if l.answer_type == "char_box" and l.value_char_box]
+        suggestions = lines.filtered(
+            lambda line: line.answer_type == "suggestion"
+        ).suggested_answer_id
+        comments = [
+            l.value_char_box for l in lines if l.answer_type == "char_box" and l.value_char_box
+        ]
         try:
             if question.question_type in ("simple_choice", "multiple_choice"):
                 raw = ", ".join(suggestions.mapped("value") + comments)
@@ -163,9 +172,7 @@ class SurveyUserInput(models.Model):
                                 option = attribute._find_option(answer.value)
                             except ValueError:
                                 raise ValueError(
-                                    self.env._(
-                                        "the option for “%s” no longer exists", answer.value
-                                    )
+                                    self.env._("the option for “%s” no longer exists", answer.value)
                                 ) from None
                         options |= option
                     if kind == "selection":
@@ -194,7 +201,7 @@ class SurveyUserInput(models.Model):
             return raw, attribute._parse(raw), False
         except ValueError as error:
             raw = ", ".join(suggestions.mapped("value") + comments) or " ".join(
-                filter(None, (l.display_name for l in lines))
+                filter(None, (line.display_name for line in lines))
             )
             return raw, {}, str(error)
 
@@ -205,13 +212,13 @@ class SurveyUserInput(models.Model):
             if user_input.state != "done":
                 raise UserError(self.env._("Only completed participations fill a profile."))
             if user_input.pulse_profile_state == "unmatched" and not user_input.pulse_partner_id:
-                raise UserError(
-                    self.env._("Choose the customer these answers are about first.")
-                )
+                raise UserError(self.env._("Choose the customer these answers are about first."))
             if user_input.pulse_value_ids:
                 raise UserError(
-                    self.env._("These answers are already on %s's profile.",
-                               user_input.pulse_partner_id.display_name)
+                    self.env._(
+                        "These answers are already on %s's profile.",
+                        user_input.pulse_partner_id.display_name,
+                    )
                 )
             user_input._pulse_record_profile_safely()
         return True

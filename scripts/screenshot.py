@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Screenshots of a running Customer Pulse (make run) with headless Chromium, for the README.
 
-Usage: screenshot.py BASE_URL OUT_DIR name=/odoo/path [name=/odoo/path ...]
+Usage: screenshot.py BASE_URL OUT_DIR name=/odoo/path[|javascript] [...]
 Logs in as admin/admin (LOGIN/PASSWORD to change), sets the session cookie through the DevTools
-protocol, opens each path, waits for the web client to settle and saves OUT_DIR/name.png.
+protocol, opens each path, waits for the web client to settle, runs the optional JavaScript after
+"|" (open a tab, scroll to a section), settles again and saves OUT_DIR/name.png.
 """
 
 import base64
@@ -107,6 +108,7 @@ def main(base, out_dir, shots):
         os.makedirs(out_dir, exist_ok=True)
         for shot in shots:
             name, path = shot.split("=", 1)
+            path, _sep, script = path.partition("|")
             tab.call("Page.navigate", url=base + path)
             time.sleep(2)
             for _ in range(60):
@@ -119,6 +121,9 @@ def main(base, out_dir, shots):
                     break
                 time.sleep(0.5)
             time.sleep(float(os.environ.get("SETTLE", 2)))
+            if script:
+                tab.eval(script)
+                time.sleep(float(os.environ.get("SETTLE", 2)))
             # Odoo's "page is out of date" toast fires when the bus reconnects after its
             # vacuum cron ran, as it does between navigations of one tab: not part of a view.
             tab.eval("document.querySelectorAll('.o_notification_close').forEach(b => b.click())")

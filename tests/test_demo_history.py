@@ -132,3 +132,17 @@ class TestDemoHistory(TransactionCase):
             [gen_a._order_dates(a) for a in demo_history.ARCHETYPES],
             [gen_b._order_dates(a) for a in demo_history.ARCHETYPES],
         )
+
+    def test_profiles(self):
+        """The demo survey fills profiles; departments assess; some answers wait for a
+        customer."""
+        self.assertGreater(self.counts["profile_values"], 0)
+        survey_values = self.env["pulse.attribute.value"].search([("source", "=", "survey")])
+        self.assertTrue(survey_values)
+        self.assertEqual(set(survey_values.mapped("parse_state")), {"ok"})
+        waiting = self.env["survey.user_input"].search([("pulse_profile_state", "=", "unmatched")])
+        self.assertEqual(len(waiting), 3)
+        graded = self.env["pulse.attribute.value"].search(
+            [("attribute_id.key", "=", "grade"), ("department_id", "!=", False)]
+        )
+        self.assertTrue(graded)

@@ -1,5 +1,5 @@
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from freezegun import freeze_time
 
@@ -24,15 +24,18 @@ class ProfilingCase(PulseCase):
         cls.grade_c = ref("customer_pulse.option_grade_c")
         cls.business = ref("customer_pulse.dimension_business")
         cls.salesman = new_test_user(
-            cls.env, login="prof_sales",
+            cls.env,
+            login="prof_sales",
             groups="base.group_user,customer_pulse.group_pulse_user",
         )
         cls.technician = new_test_user(
-            cls.env, login="prof_after_sales",
+            cls.env,
+            login="prof_after_sales",
             groups="base.group_user,customer_pulse.group_pulse_user",
         )
         cls.accountant = new_test_user(
-            cls.env, login="prof_finance",
+            cls.env,
+            login="prof_finance",
             groups="base.group_user,customer_pulse.group_pulse_accountant",
         )
         cls.sales.user_ids = [Command.link(cls.salesman.id)]
@@ -94,11 +97,11 @@ class ProfilingCase(PulseCase):
             if question.title in answers:
                 value = answers[question.title]
                 if question.question_type == "simple_choice":
-                    value = str(question.suggested_answer_ids.filtered(
-                        lambda a, v=value: a.value == v).id)
+                    value = str(
+                        question.suggested_answer_ids.filtered(lambda a, v=value: a.value == v).id
+                    )
                 elif question.question_type == "multiple_choice":
-                    value = [str(a.id) for a in question.suggested_answer_ids
-                             if a.value in value]
+                    value = [str(a.id) for a in question.suggested_answer_ids if a.value in value]
                 user_input._save_lines(question, value)
         user_input._mark_done()
         return user_input
@@ -111,31 +114,52 @@ class TestSurveyMapping(ProfilingCase):
         super().setUpClass()
         Attribute = cls.env["pulse.attribute"]
         dim = cls.business
-        cls.a_sel = Attribute.create({"name": "Sector", "dimension_id": dim.id,
-                                      "value_type": "selection",
-                                      "option_ids": [Command.create({"name": "Retail"}),
-                                                     Command.create({"name": "Health"})]})
-        cls.a_multi = Attribute.create({"name": "Ranges", "dimension_id": dim.id,
-                                        "value_type": "multi",
-                                        "option_ids": [Command.create({"name": "Chairs"}),
-                                                       Command.create({"name": "Desks"}),
-                                                       Command.create({"name": "Lamps"})]})
-        cls.a_num = Attribute.create({"name": "Staff", "dimension_id": dim.id,
-                                      "value_type": "number"})
-        cls.a_date = Attribute.create({"name": "Renewal", "dimension_id": dim.id,
-                                       "value_type": "date"})
-        cls.a_bool = Attribute.create({"name": "Has a fleet", "dimension_id": dim.id,
-                                       "value_type": "boolean"})
-        cls.a_text = Attribute.create({"name": "Wishes", "dimension_id": dim.id,
-                                       "value_type": "text"})
-        cls.survey = cls.make_survey(cls, [
-            ("Your sector?", "simple_choice", None, ["Retail", "Health"]),
-            ("Which ranges?", "multiple_choice", None, ["Chairs", "Desks", "Lamps"]),
-            ("How many staff?", "numerical_box", cls.a_num, None),
-            ("Contract renewal?", "date", cls.a_date, None),
-            ("Do you run a fleet?", "char_box", cls.a_bool, None),
-            ("Any wish?", "text_box", cls.a_text, None),
-        ])
+        cls.a_sel = Attribute.create(
+            {
+                "name": "Sector",
+                "dimension_id": dim.id,
+                "value_type": "selection",
+                "option_ids": [
+                    Command.create({"name": "Retail"}),
+                    Command.create({"name": "Health"}),
+                ],
+            }
+        )
+        cls.a_multi = Attribute.create(
+            {
+                "name": "Ranges",
+                "dimension_id": dim.id,
+                "value_type": "multi",
+                "option_ids": [
+                    Command.create({"name": "Chairs"}),
+                    Command.create({"name": "Desks"}),
+                    Command.create({"name": "Lamps"}),
+                ],
+            }
+        )
+        cls.a_num = Attribute.create(
+            {"name": "Staff", "dimension_id": dim.id, "value_type": "number"}
+        )
+        cls.a_date = Attribute.create(
+            {"name": "Renewal", "dimension_id": dim.id, "value_type": "date"}
+        )
+        cls.a_bool = Attribute.create(
+            {"name": "Has a fleet", "dimension_id": dim.id, "value_type": "boolean"}
+        )
+        cls.a_text = Attribute.create(
+            {"name": "Wishes", "dimension_id": dim.id, "value_type": "text"}
+        )
+        cls.survey = cls.make_survey(
+            cls,
+            [
+                ("Your sector?", "simple_choice", None, ["Retail", "Health"]),
+                ("Which ranges?", "multiple_choice", None, ["Chairs", "Desks", "Lamps"]),
+                ("How many staff?", "numerical_box", cls.a_num, None),
+                ("Contract renewal?", "date", cls.a_date, None),
+                ("Do you run a fleet?", "char_box", cls.a_bool, None),
+                ("Any wish?", "text_box", cls.a_text, None),
+            ],
+        )
         q_sector, q_ranges = cls.survey.question_ids[:2]
         wizard = cls.env["pulse.survey.mapping"].create({"survey_id": cls.survey.id})
         for line in wizard.line_ids:
@@ -155,8 +179,7 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(self.survey.pulse_mapped_count, 6)
 
     def test_wizard_creates_attribute_with_options(self):
-        survey = self.make_survey([("Favourite colour?", "simple_choice", None,
-                                    ["Blue", "Green"])])
+        survey = self.make_survey([("Favourite colour?", "simple_choice", None, ["Blue", "Green"])])
         wizard = self.env["pulse.survey.mapping"].create({"survey_id": survey.id})
         wizard.line_ids.create_attribute = True
         wizard.action_apply()
@@ -166,14 +189,18 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(attribute.option_ids.mapped("name"), ["Blue", "Green"])
 
     def test_completion_records_each_type(self):
-        user_input = self.answer(self.survey, {
-            "Your sector?": "Health",
-            "Which ranges?": ["Chairs", "Lamps"],
-            "How many staff?": "42",
-            "Contract renewal?": "2027-03-01",
-            "Do you run a fleet?": "yes",
-            "Any wish?": "Faster delivery",
-        }, partner=self.company_customer)
+        user_input = self.answer(
+            self.survey,
+            {
+                "Your sector?": "Health",
+                "Which ranges?": ["Chairs", "Lamps"],
+                "How many staff?": "42",
+                "Contract renewal?": "2027-03-01",
+                "Do you run a fleet?": "yes",
+                "Any wish?": "Faster delivery",
+            },
+            partner=self.company_customer,
+        )
         self.assertEqual(user_input.pulse_profile_state, "done")
         values = {v.attribute_id: v for v in user_input.pulse_value_ids}
         self.assertEqual(len(values), 6)
@@ -198,8 +225,9 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(user_input.pulse_value_ids.partner_id, self.company_customer)
 
     def test_answer_that_does_not_fit_is_kept_unparsed(self):
-        user_input = self.answer(self.survey, {"Do you run a fleet?": "maybe, ask Bob"},
-                                 partner=self.company_customer)
+        user_input = self.answer(
+            self.survey, {"Do you run a fleet?": "maybe, ask Bob"}, partner=self.company_customer
+        )
         self.assertEqual(user_input.state, "done")  # the submission went through
         value = user_input.pulse_value_ids
         self.assertEqual(value.parse_state, "unparsed")
@@ -237,17 +265,17 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(value.attribute_id.name, "Wishes")
 
     def test_match_by_email_and_unmatched_queue(self):
-        by_email = self.answer(self.survey, {"Any wish?": "By email"},
-                               email="BUYER@profiled.example")
+        by_email = self.answer(
+            self.survey, {"Any wish?": "By email"}, email="BUYER@profiled.example"
+        )
         self.assertEqual(by_email.pulse_partner_id, self.company_customer)
         self.assertEqual(by_email.pulse_value_ids.partner_id, self.company_customer)
-        stranger = self.answer(self.survey, {"Any wish?": "Who am I"},
-                               email="nobody@nowhere.example")
+        stranger = self.answer(
+            self.survey, {"Any wish?": "Who am I"}, email="nobody@nowhere.example"
+        )
         self.assertEqual(stranger.pulse_profile_state, "unmatched")
         self.assertFalse(stranger.pulse_value_ids)
-        queue = self.env["survey.user_input"].search(
-            [("pulse_profile_state", "=", "unmatched")]
-        )
+        queue = self.env["survey.user_input"].search([("pulse_profile_state", "=", "unmatched")])
         self.assertIn(stranger, queue)
         with self.assertRaises(UserError):
             stranger.action_pulse_apply()  # no customer chosen yet
@@ -258,6 +286,13 @@ class TestSurveyMapping(ProfilingCase):
         with self.assertRaises(UserError):
             stranger.action_pulse_apply()  # not twice
 
+    def test_test_entries_fill_no_profile(self):
+        user_input = self.answer(
+            self.survey, {"Any wish?": "Testing"}, partner=self.company_customer, test_entry=True
+        )
+        self.assertFalse(user_input.pulse_profile_state)
+        self.assertFalse(user_input.pulse_value_ids)
+
     def test_ambiguous_email_waits(self):
         self.env["res.partner"].create(
             {"name": "Other Co", "is_company": True, "email": "buyer@profiled.example"}
@@ -266,8 +301,10 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(user_input.pulse_profile_state, "unmatched")
 
     def test_interview_counts_for_the_interviewer(self):
-        wizard = self.env["pulse.survey.interview"].with_user(self.salesman).create(
-            {"partner_id": self.company_customer.id, "survey_id": self.survey.id}
+        wizard = (
+            self.env["pulse.survey.interview"]
+            .with_user(self.salesman)
+            .create({"partner_id": self.company_customer.id, "survey_id": self.survey.id})
         )
         action = wizard.action_start()
         self.assertIn("/survey/start/", action["url"])
@@ -284,8 +321,9 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(value.user_id, self.salesman)
         self.assertEqual(value.department_id, self.sales)
         work = self.env["pulse.survey.work"].search([("user_input_id", "=", user_input.id)])
-        self.assertEqual((work.user_id, work.department_id, work.kind),
-                         (self.salesman, self.sales, "interview"))
+        self.assertEqual(
+            (work.user_id, work.department_id, work.kind), (self.salesman, self.sales, "interview")
+        )
         self.assertEqual(work.value_count, 1)
         groups = self.env["pulse.survey.work"]._read_group(
             [("kind", "=", "interview")], ["user_id"], ["__count"]
@@ -343,8 +381,7 @@ class TestEffectiveValues(ProfilingCase):
         self.assertEqual(self.effective(), sales)
         self.assertIn("Sales comes first", sales.effective_reason)
         # reorder: after-sales first
-        self.grade.priority_ids.filtered(
-            lambda p: p.department_id == self.after_sales).sequence = 1
+        self.grade.priority_ids.filtered(lambda p: p.department_id == self.after_sales).sequence = 1
         self.assertEqual(self.effective().department_id, self.after_sales)
 
     def test_manual_policy_and_resolution(self):
@@ -374,8 +411,11 @@ class TestEffectiveValues(ProfilingCase):
         self.assertEqual(decision.option_id, self.grade_a)
         self.assertEqual(decision.user_id, self.pulse_manager)
         self.assertIn("Signed a 3-year framework", decision.effective_reason)
-        self.assertFalse(self.env["pulse.attribute.conflict"].search(
-            [("partner_id", "=", self.company_customer.id)]))
+        self.assertFalse(
+            self.env["pulse.attribute.conflict"].search(
+                [("partner_id", "=", self.company_customer.id)]
+            )
+        )
         # under "set by a manager" the decision holds even after a newer assessment
         self.assess(self.technician, self.grade_c, "2026-04-01")
         self.assertEqual(self.effective(), decision)
@@ -393,7 +433,8 @@ class TestEffectiveValues(ProfilingCase):
                     "partner_id": self.company_customer.id,
                     "attribute_id": self.grade.id,
                     "value_id": conflict.current_value_ids.filtered(
-                        lambda v: v.department_id == self.sales).id,
+                        lambda v: v.department_id == self.sales
+                    ).id,
                     "reason": "Checked with the buyer",
                 }
             ).action_resolve()
@@ -401,14 +442,20 @@ class TestEffectiveValues(ProfilingCase):
         newer = self.assess(self.technician, self.grade_c, "2026-04-01")
         self.assertEqual(self.effective(), newer)
         # the disagreement is back for a manager to look at
-        self.assertTrue(self.env["pulse.attribute.conflict"].search(
-            [("partner_id", "=", self.company_customer.id)]))
+        self.assertTrue(
+            self.env["pulse.attribute.conflict"].search(
+                [("partner_id", "=", self.company_customer.id)]
+            )
+        )
 
     def test_agreeing_departments_are_no_conflict(self):
         self.assess(self.salesman, self.grade_a, "2026-01-01")
         self.assess(self.technician, self.grade_a, "2026-02-01")
-        self.assertFalse(self.env["pulse.attribute.conflict"].search(
-            [("partner_id", "=", self.company_customer.id)]))
+        self.assertFalse(
+            self.env["pulse.attribute.conflict"].search(
+                [("partner_id", "=", self.company_customer.id)]
+            )
+        )
 
     def test_policy_change_recomputes(self):
         self.grade.policy = "latest"
@@ -427,15 +474,20 @@ class TestEffectiveValues(ProfilingCase):
 
     def test_manual_value_needs_a_value(self):
         with self.assertRaises(ValidationError):
-            self.Value.create({"partner_id": self.company_customer.id,
-                               "attribute_id": self.grade.id})
+            self.Value.create(
+                {"partner_id": self.company_customer.id, "attribute_id": self.grade.id}
+            )
 
     def test_resolving_is_for_managers(self):
         value = self.assess(self.salesman, self.grade_a, "2026-01-01")
         with self.assertRaises(AccessError):
             self.env["pulse.conflict.resolve"].with_user(self.salesman).create(
-                {"partner_id": self.company_customer.id, "attribute_id": self.grade.id,
-                 "value_id": value.id, "reason": "mine"}
+                {
+                    "partner_id": self.company_customer.id,
+                    "attribute_id": self.grade.id,
+                    "value_id": value.id,
+                    "reason": "mine",
+                }
             )
 
 
@@ -446,12 +498,18 @@ class TestProfilePrivacy(ProfilingCase):
         super().setUpClass()
         cls.finance_note = cls.env.ref("customer_pulse.attribute_finance_note")
         cls.note_value = cls.Value.with_user(cls.accountant).create(
-            {"partner_id": cls.company_customer.id, "attribute_id": cls.finance_note.id,
-             "value_char": "Asked for 60-day terms twice"}
+            {
+                "partner_id": cls.company_customer.id,
+                "attribute_id": cls.finance_note.id,
+                "value_char": "Asked for 60-day terms twice",
+            }
         )
         cls.shared_value = cls.Value.with_user(cls.salesman).create(
-            {"partner_id": cls.company_customer.id, "attribute_id": cls.grade.id,
-             "option_id": cls.grade_a.id}
+            {
+                "partner_id": cls.company_customer.id,
+                "attribute_id": cls.grade.id,
+                "option_id": cls.grade_a.id,
+            }
         )
 
     def visible(self):
@@ -479,12 +537,17 @@ class TestProfilePrivacy(ProfilingCase):
     def test_private_value_kept_out_of_other_company(self):
         other = self.env["res.company"].create({"name": "Pulse Other Co"})
         user = new_test_user(
-            self.env, login="other_co_sales", company_id=other.id, company_ids=[other.id],
+            self.env,
+            login="other_co_sales",
+            company_id=other.id,
+            company_ids=[other.id],
             groups="base.group_user,customer_pulse.group_pulse_user",
         )
         self.finance.user_ids = [Command.link(user.id)]
-        seen = self.env["pulse.attribute.value"].with_user(user).search(
-            [("partner_id", "=", self.company_customer.id)]
+        seen = (
+            self.env["pulse.attribute.value"]
+            .with_user(user)
+            .search([("partner_id", "=", self.company_customer.id)])
         )
         self.assertFalse(seen)
 
@@ -492,21 +555,28 @@ class TestProfilePrivacy(ProfilingCase):
         self.assertEqual(self.note_value.sudo().private_department_id, self.finance)
         with self.assertRaises(UserError):
             self.Value.with_user(self.salesman).create(
-                {"partner_id": self.company_customer.id, "attribute_id": self.finance_note.id,
-                 "value_char": "Heard they are struggling"}
+                {
+                    "partner_id": self.company_customer.id,
+                    "attribute_id": self.finance_note.id,
+                    "value_char": "Heard they are struggling",
+                }
             )
 
     def test_visibility_change_applies_to_history(self):
         self.grade.write({"visibility": "private", "department_id": self.after_sales.id})
         self.assertEqual(self.shared_value.sudo().private_department_id, self.after_sales)
-        self.assertFalse(self.Value.with_user(self.salesman).search(
-            [("id", "=", self.shared_value.id)]))
+        self.assertFalse(
+            self.Value.with_user(self.salesman).search([("id", "=", self.shared_value.id)])
+        )
 
     @users("prof_sales")
     def test_salesperson_records_assessment(self):
         value = self.env["pulse.attribute.value"].create(
-            {"partner_id": self.company_customer.id, "attribute_id": self.grade.id,
-             "option_id": self.grade_c.id}
+            {
+                "partner_id": self.company_customer.id,
+                "attribute_id": self.grade.id,
+                "option_id": self.grade_c.id,
+            }
         )
         self.assertEqual(value.department_id, self.sales)
         self.assertEqual(value.user_id, self.env.user)
@@ -520,25 +590,39 @@ class TestConsentAndErasure(ProfilingCase):
         ref = cls.env.ref
         cls.founding = ref("customer_pulse.attribute_founding_date")
         cls.consent = ref("customer_pulse.attribute_profiling_consent")
-        cls.survey = cls.make_survey(cls, [
-            ("May we keep what you tell us?", "char_box", cls.consent, None),
-            ("When was your company founded?", "date", cls.founding, None),
-        ])
+        cls.survey = cls.make_survey(
+            cls,
+            [
+                ("May we keep what you tell us?", "char_box", cls.consent, None),
+                ("When was your company founded?", "date", cls.founding, None),
+            ],
+        )
 
     def test_personal_data_needs_consent(self):
         self.assertTrue(self.founding.personal_data)
-        user_input = self.answer(self.survey, {"When was your company founded?": "1999-05-01"},
-                                 partner=self.company_customer)
+        user_input = self.answer(
+            self.survey,
+            {"When was your company founded?": "1999-05-01"},
+            partner=self.company_customer,
+        )
         self.assertFalse(user_input.pulse_value_ids)
         self.assertIn("no consent", user_input.pulse_profile_note)
         with self.assertRaises(ValidationError):
-            self.Value.create({"partner_id": self.company_customer.id,
-                               "attribute_id": self.founding.id, "value_date": "1999-05-01"})
+            self.Value.create(
+                {
+                    "partner_id": self.company_customer.id,
+                    "attribute_id": self.founding.id,
+                    "value_date": "1999-05-01",
+                }
+            )
 
     def test_consent_given_in_the_survey_counts(self):
         user_input = self.answer(
             self.survey,
-            {"May we keep what you tell us?": "yes", "When was your company founded?": "1999-05-01"},
+            {
+                "May we keep what you tell us?": "yes",
+                "When was your company founded?": "1999-05-01",
+            },
             partner=self.company_customer,
         )
         self.assertTrue(self.company_customer.pulse_profiling_consent)
@@ -549,26 +633,38 @@ class TestConsentAndErasure(ProfilingCase):
     def test_personal_survey_needs_consent(self):
         self.survey.pulse_personal_data = True
         text = self.env["pulse.attribute"].create(
-            {"name": "Hobby", "dimension_id": self.business.id, "value_type": "text"})
-        survey = self.make_survey([("Your hobby?", "text_box", text, None)],
-                                  pulse_personal_data=True)
-        self.assertFalse(self.answer(survey, {"Your hobby?": "Golf"},
-                                     partner=self.company_customer).pulse_value_ids)
+            {"name": "Hobby", "dimension_id": self.business.id, "value_type": "text"}
+        )
+        survey = self.make_survey(
+            [("Your hobby?", "text_box", text, None)], pulse_personal_data=True
+        )
+        self.assertFalse(
+            self.answer(
+                survey, {"Your hobby?": "Golf"}, partner=self.company_customer
+            ).pulse_value_ids
+        )
         self.company_customer.pulse_profiling_consent = True
-        self.assertTrue(self.answer(survey, {"Your hobby?": "Golf"},
-                                    partner=self.company_customer).pulse_value_ids)
+        self.assertTrue(
+            self.answer(
+                survey, {"Your hobby?": "Golf"}, partner=self.company_customer
+            ).pulse_value_ids
+        )
 
     def test_export_and_erase(self):
         self.company_customer.pulse_profiling_consent = True
-        user_input = self.answer(self.survey, {"When was your company founded?": "1999-05-01"},
-                                 partner=self.company_customer)
+        user_input = self.answer(
+            self.survey,
+            {"When was your company founded?": "1999-05-01"},
+            partner=self.company_customer,
+        )
         grade = self.assess(self.salesman, self.grade_a, "2026-01-01")
         partner = self.company_customer.with_user(self.pulse_manager)
         action = partner.action_pulse_export_profile()
-        attachment = self.env["ir.attachment"].browse(int(action["url"].split("/")[3].split("?")[0]))
+        attachment = self.env["ir.attachment"].browse(
+            int(action["url"].split("/")[3].split("?")[0])
+        )
         exported = json.loads(attachment.raw)
-        self.assertEqual({v["attribute"] for v in exported["values"]},
-                         {"founding_date", "grade"})
+        self.assertEqual({v["attribute"] for v in exported["values"]}, {"founding_date", "grade"})
         self.assertEqual(exported["survey_answers"][0]["answers"][0]["answer"], "1999-05-01")
         with self.assertRaises(UserError):
             self.company_customer.with_user(self.salesman).action_pulse_export_profile()
@@ -586,8 +682,9 @@ class TestConsentAndErasure(ProfilingCase):
         self.assertFalse(self.company_customer.pulse_profiling_consent)
         self.assertEqual(self.company_customer.pulse_profile_completeness, 0)
         # the work analysis still counts the participation
-        self.assertTrue(self.env["pulse.survey.work"].search(
-            [("user_input_id", "=", user_input.id)]))
+        self.assertTrue(
+            self.env["pulse.survey.work"].search([("user_input_id", "=", user_input.id)])
+        )
 
 
 @tagged("post_install", "-at_install")
@@ -596,8 +693,13 @@ class TestProfileSearch(ProfilingCase):
         self.assess(self.salesman, self.grade_a, "2026-01-01")
         other = self.env["res.partner"].create({"name": "Grade C Co", "is_company": True})
         self.assess(self.salesman, self.grade_c, "2026-01-01", partner=other)
-        domain = [("pulse_profile_ids", "any", [("attribute_id.key", "=", "grade"),
-                                                ("option_id.key", "=", "a")])]
+        domain = [
+            (
+                "pulse_profile_ids",
+                "any",
+                [("attribute_id.key", "=", "grade"), ("option_id.key", "=", "a")],
+            )
+        ]
         found = self.env["res.partner"].search(domain)
         self.assertIn(self.company_customer, found)
         self.assertNotIn(other, found)
@@ -613,16 +715,18 @@ class TestProfileSearch(ProfilingCase):
         self.assess(self.salesman, self.grade_a, "2026-01-01")
         self.company_customer.invalidate_recordset(["pulse_profile_completeness"])
         visible = self.env["pulse.attribute"].search_count([("visibility", "=", "shared")])
-        self.assertEqual(self.company_customer.pulse_profile_completeness,
-                         round(100 / visible))
+        self.assertEqual(self.company_customer.pulse_profile_completeness, round(100 / visible))
 
 
 @tagged("post_install", "-at_install")
 class TestPurchaseAttributes(PulseFactsCase):
     def value(self, partner, key):
         return self.env["pulse.attribute.value"].search(
-            [("partner_id", "=", partner.id), ("attribute_id.key", "=", key),
-             ("is_effective", "=", True)]
+            [
+                ("partner_id", "=", partner.id),
+                ("attribute_id.key", "=", key),
+                ("is_effective", "=", True),
+            ]
         )
 
     def refresh(self):
@@ -648,8 +752,9 @@ class TestPurchaseAttributes(PulseFactsCase):
             self.assertEqual(self.value(monday, "rhythm_band").option_id.key, "monthly")
             self.assertEqual(self.value(monday, "preferred_weekday").value_display, "Monday")
             self.assertEqual(self.value(monday, "payment_behaviour").option_id.key, "late")
-            self.assertEqual(self.value(monday, "favourite_categories").value_char,
-                             "Pulse test goods")
+            self.assertEqual(
+                self.value(monday, "favourite_categories").value_char, "Pulse test goods"
+            )
             self.assertEqual(self.value(small, "basket_band").option_id.key, "small")
             self.assertEqual(self.value(big, "basket_band").option_id.key, "large")
             self.assertEqual(self.value(monday, "basket_band").option_id.key, "medium")
@@ -687,7 +792,9 @@ class TestPurchaseAttributes(PulseFactsCase):
     def test_derived_attribute_is_not_entered_by_hand(self):
         with self.assertRaises(ValidationError):
             self.env["pulse.attribute.value"].create(
-                {"partner_id": self.customer.id,
-                 "attribute_id": self.env.ref("customer_pulse.attribute_rhythm_band").id,
-                 "option_id": self.env.ref("customer_pulse.option_rhythm_band_weekly").id}
+                {
+                    "partner_id": self.customer.id,
+                    "attribute_id": self.env.ref("customer_pulse.attribute_rhythm_band").id,
+                    "option_id": self.env.ref("customer_pulse.option_rhythm_band_weekly").id,
+                }
             )

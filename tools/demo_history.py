@@ -739,13 +739,22 @@ class DemoHistory:
         env = self.env
         ref = env.ref
         rng = self.rng
-        dept = {c: ref(f"customer_pulse.department_{c}") for c in ("sales", "after_sales",
-                                                                     "marketing", "finance")}
+        dept = {
+            c: ref(f"customer_pulse.department_{c}")
+            for c in ("sales", "after_sales", "marketing", "finance")
+        }
         grade = {k: ref(f"customer_pulse.option_grade_{k}") for k in ("a", "b", "c")}
         channel = ref("customer_pulse.attribute_contact_channel").option_ids
         industry = ref("customer_pulse.attribute_industry").option_ids
-        expected = {"loyal": "a", "big": "a", "seasonal": "b", "new": "b", "late": "b",
-                    "lapsed": "c", "one_time": "c"}
+        expected = {
+            "loyal": "a",
+            "big": "a",
+            "seasonal": "b",
+            "new": "b",
+            "late": "b",
+            "lapsed": "c",
+            "one_time": "c",
+        }
         now = fields.Datetime.now()
 
         def value(partner, attribute, user, department, days_ago, **typed):
@@ -765,35 +774,86 @@ class DemoHistory:
             salesperson = partner.user_id or self.salespeople[0]
             if rng.random() < 0.7:
                 said = expected[arch]
-                vals_list.append(value(partner, "grade", salesperson, dept["sales"],
-                                       rng.randint(30, 300), option_id=grade[said].id))
+                vals_list.append(
+                    value(
+                        partner,
+                        "grade",
+                        salesperson,
+                        dept["sales"],
+                        rng.randint(30, 300),
+                        option_id=grade[said].id,
+                    )
+                )
                 if rng.random() < 0.35:
                     # after-sales sees them differently a quarter of the time
-                    other = said if rng.random() < 0.7 else rng.choice(
-                        [k for k in grade if k != said])
-                    vals_list.append(value(partner, "grade", self.support,
-                                           dept["after_sales"], rng.randint(1, 200),
-                                           option_id=grade[other].id))
+                    other = (
+                        said if rng.random() < 0.7 else rng.choice([k for k in grade if k != said])
+                    )
+                    vals_list.append(
+                        value(
+                            partner,
+                            "grade",
+                            self.support,
+                            dept["after_sales"],
+                            rng.randint(1, 200),
+                            option_id=grade[other].id,
+                        )
+                    )
             if rng.random() < 0.4:
-                vals_list.append(value(partner, "contact_channel", salesperson, dept["sales"],
-                                       rng.randint(1, 400), option_id=rng.choice(channel).id))
+                vals_list.append(
+                    value(
+                        partner,
+                        "contact_channel",
+                        salesperson,
+                        dept["sales"],
+                        rng.randint(1, 400),
+                        option_id=rng.choice(channel).id,
+                    )
+                )
             if partner.is_company and rng.random() < 0.5:
-                vals_list.append(value(partner, "industry", self.admin, dept["marketing"],
-                                       rng.randint(1, 500), option_id=rng.choice(industry).id))
+                vals_list.append(
+                    value(
+                        partner,
+                        "industry",
+                        self.admin,
+                        dept["marketing"],
+                        rng.randint(1, 500),
+                        option_id=rng.choice(industry).id,
+                    )
+                )
             if rng.random() < 0.4:
                 consenting |= partner
             if arch == "late" and rng.random() < 0.5:
-                vals_list.append(value(partner, "finance_note", self.admin, dept["finance"],
-                                       rng.randint(1, 90),
-                                       value_char=rng.choice(["Pays after the second reminder",
-                                                              "Asked for 60-day terms",
-                                                              "Disputes delivery fees"])))
+                vals_list.append(
+                    value(
+                        partner,
+                        "finance_note",
+                        self.admin,
+                        dept["finance"],
+                        rng.randint(1, 90),
+                        value_char=rng.choice(
+                            [
+                                "Pays after the second reminder",
+                                "Asked for 60-day terms",
+                                "Disputes delivery fees",
+                            ]
+                        ),
+                    )
+                )
         consenting.write({"pulse_profiling_consent": True})
         for partner in consenting:
             if partner.is_company and rng.random() < 0.5:
                 founded = date(rng.randint(1960, 2020), rng.randint(1, 12), rng.randint(1, 28))
-                vals_list.append(value(partner, "founding_date", self.admin, dept["marketing"],
-                                       rng.randint(1, 300), value_date=founded))
+                vals_list.append(
+                    value(
+                        partner,
+                        "founding_date",
+                        self.admin,
+                        dept["marketing"],
+                        rng.randint(1, 300),
+                        value_date=founded,
+                    )
+                )
         values = env["pulse.attribute.value"].create(vals_list)
         self.counts["profile_values"] = len(values)
         self.counts["consenting_customers"] = len(consenting)

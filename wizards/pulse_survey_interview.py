@@ -10,9 +10,7 @@ class PulseSurveyInterview(models.TransientModel):
     _description = "Interview a customer with a survey"
 
     partner_id = fields.Many2one("res.partner", "Customer", required=True)
-    survey_id = fields.Many2one(
-        "survey.survey", required=True, domain=[("active", "=", True)]
-    )
+    survey_id = fields.Many2one("survey.survey", required=True, domain=[("active", "=", True)])
     consent = fields.Boolean(
         "The customer consents to profiling",
         help="Ask before collecting personal data: recorded on the customer.",
