@@ -156,7 +156,9 @@ class SurveyUserInput(models.Model):
             lambda line: line.answer_type == "suggestion"
         ).suggested_answer_id
         comments = [
-            l.value_char_box for l in lines if l.answer_type == "char_box" and l.value_char_box
+            line.value_char_box
+            for line in lines
+            if line.answer_type == "char_box" and line.value_char_box
         ]
         try:
             if question.question_type in ("simple_choice", "multiple_choice"):
