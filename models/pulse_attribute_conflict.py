@@ -46,10 +46,14 @@ class PulseAttributeConflict(models.Model):
                                AND e.company_id = v.company_id AND e.is_effective
                              LIMIT 1) AS effective_display,
                            STRING_AGG(COALESCE(d.name->>'en_US', '') || ': '
-                                      || COALESCE(v.value_display, ''), ' · '
+                                      || COALESCE(v.value_display, '') || ' ('
+                                      || COALESCE(up.name || ', ', '')
+                                      || TO_CHAR(v.date, 'YYYY-MM-DD') || ')', ' · '
                                       ORDER BY d.sequence, d.id) AS summary
                       FROM pulse_attribute_value v
                       JOIN pulse_department d ON d.id = v.department_id
+                      LEFT JOIN res_users u ON u.id = v.user_id
+                      LEFT JOIN res_partner up ON up.id = u.partner_id
                      WHERE v.is_current
                      GROUP BY v.partner_id, v.attribute_id, v.company_id
                     HAVING COUNT(DISTINCT v.value_key) > 1

@@ -136,7 +136,9 @@ class PulseAttributeValue(models.Model):
         for value in self:
             value.age_days = (now - value.date).days if value.date else 0
 
-    @api.depends("is_effective", "is_resolution", "attribute_id.policy", "department_id")
+    @api.depends(
+        "is_effective", "is_resolution", "attribute_id.policy", "department_id", "source"
+    )
     def _compute_effective_reason(self):
         for value in self:
             policy = value.attribute_id.policy
@@ -148,6 +150,8 @@ class PulseAttributeValue(models.Model):
                     user=value.user_id.name or "",
                     reason=value.note or "",
                 )
+            elif value.source == "purchase":
+                value.effective_reason = self.env._("From purchases, refreshed nightly")
             elif policy == "priority" and value.department_id:
                 value.effective_reason = self.env._(
                     "%s comes first in the priority order", value.department_id.name

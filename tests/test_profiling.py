@@ -394,8 +394,10 @@ class TestEffectiveValues(ProfilingCase):
             [("partner_id", "=", self.company_customer.id)]
         )
         self.assertEqual(len(conflict), 1)
-        self.assertIn("Sales: A: high potential", conflict.summary)
-        self.assertIn("After-sales: C: low potential", conflict.summary)
+        self.assertIn(f"Sales: A: high potential ({self.salesman.name}, 2026-01-01)",
+                      conflict.summary)
+        self.assertIn(f"After-sales: C: low potential ({self.technician.name}, 2026-02-01)",
+                      conflict.summary)
         sales_value = conflict.current_value_ids.filtered(lambda v: v.department_id == self.sales)
         with freeze_time("2026-03-01"):
             self.env["pulse.conflict.resolve"].with_user(self.pulse_manager).create(
