@@ -31,12 +31,11 @@ class PulseAttributeValue(models.Model):
         "res.partner",
         "Customer",
         required=True,
-        index=True,
-        ondelete="cascade",
+        ondelete="cascade",  # searched through pulse_attribute_value_key_idx
         domain=[("is_company", "=", True)],
     )
     company_id = fields.Many2one(
-        "res.company", required=True, index=True, default=lambda self: self.env.company
+        "res.company", required=True, default=lambda self: self.env.company
     )
     attribute_id = fields.Many2one(
         "pulse.attribute", required=True, index=True, ondelete="restrict"
@@ -244,6 +243,20 @@ class PulseAttributeValue(models.Model):
                         partner=partner.display_name,
                     )
                 )
+            if (
+                vals.get("parse_state", "ok") == "ok"
+                and vals.get("raw")
+                and not any(vals.get(name) for name in TYPED_FIELDS)
+            ):
+                # an import (or an API call) gives the value as text: typed like a survey
+                # answer, refused with the reason when it does not fit
+                try:
+                    vals.update(attribute._parse(vals["raw"]))
+                except ValueError as error:
+                    raise ValidationError(
+                        self.env._("%(attribute)s: %(error)s", attribute=attribute.name,
+                                   error=error)
+                    ) from None
             if vals.get("parse_state", "ok") == "ok":
                 display, key = self._display_and_key(attribute, vals)
                 if not display and not vals.get("is_resolution"):
@@ -518,8 +531,8 @@ class PulseAttributeValue(models.Model):
     @api.model
     def _refresh_purchase_attributes(self):
         """Record, for every customer, the derived attributes whose value changed since
-        their current one (set-based: one INSERT … SELECT, history kept), then their
-        current and effective flags. Returns the number of values recorded."""
+        their current one (set-based: one statement, history kept). Returns the number of
+        values recorded."""
         attributes = self.env["pulse.attribute"].search([("derived", "!=", False)])
         sources = self._derived_sources()
         parts = [
@@ -535,11 +548,13 @@ class PulseAttributeValue(models.Model):
         self.env.flush_all()
         cr = self.env.cr
         lang = self.env.lang or "en_US"
-        cr.execute("DROP TABLE IF EXISTS pulse_touched_keys")
+        # A derived attribute has one source (purchases: no department, no decision, no
+        # entry by hand), so its newest value is its current and effective one: the new rows
+        # are written so, and only the rows they replace are switched off — no recompute of
+        # the flags (which would rewrite every row of a first run a second and third time).
         cr.execute(
             SQL(
                 """
-                CREATE TEMP TABLE pulse_touched_keys ON COMMIT DROP AS
                 WITH src AS (%(union)s), fresh AS (
                     SELECT src.*, a.dimension_id, o.id AS option_id,
                            COALESCE(src.value_char, o.name->>%(lang)s, o.name->>'en_US')
@@ -550,7 +565,7 @@ class PulseAttributeValue(models.Model):
                              ON o.attribute_id = src.attribute_id AND o.key = src.value_key
                      WHERE src.value_key IS NOT NULL
                 ), changed AS (
-                    SELECT f.* FROM fresh f
+                    SELECT f.*, cur.id AS replaced_id FROM fresh f
                       LEFT JOIN pulse_attribute_value cur
                              ON cur.partner_id = f.partner_id
                             AND cur.attribute_id = f.attribute_id
@@ -565,11 +580,16 @@ class PulseAttributeValue(models.Model):
                         create_uid, create_date, write_uid, write_date)
                     SELECT partner_id, company_id, attribute_id, dimension_id, value_char,
                            option_id, value_display, value_key, 'ok', 'purchase', %(now)s,
-                           false, false, false, false, %(uid)s, %(now)s, %(uid)s, %(now)s
+                           true, true, false, false, %(uid)s, %(now)s, %(uid)s, %(now)s
                       FROM changed
-                    RETURNING partner_id, attribute_id, company_id
+                    RETURNING id
+                ), old AS (
+                    UPDATE pulse_attribute_value v
+                       SET is_current = false, is_effective = false
+                      FROM changed c
+                     WHERE v.id = c.replaced_id
                 )
-                SELECT DISTINCT partner_id, attribute_id, company_id FROM ins
+                SELECT COUNT(*) FROM ins
                 """,
                 union=SQL(" UNION ALL ").join(parts),
                 lang=lang,
@@ -577,8 +597,6 @@ class PulseAttributeValue(models.Model):
                 uid=self.env.uid,
             )
         )
-        count = cr.rowcount
-        cr.execute("ANALYZE pulse_touched_keys")
-        self._recompute(keys_sql=SQL("SELECT * FROM pulse_touched_keys"))
-        cr.execute("DROP TABLE pulse_touched_keys")
+        count = cr.fetchone()[0]
+        self.invalidate_model(["is_current", "is_effective"])
         return count

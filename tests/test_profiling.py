@@ -474,6 +474,21 @@ class TestEffectiveValues(ProfilingCase):
         value.with_user(self.salesman).note = "Met them at the fair"  # notes are fine
         self.assertEqual(value.option_id, self.grade_a)
 
+    def test_import_gives_values_as_text(self):
+        value = self.Value.create({"partner_id": self.company_customer.id,
+                                   "attribute_id": self.grade.id, "raw": "B: steady",
+                                   "source": "import"})
+        self.assertEqual(value.option_id.key, "b")
+        employees = self.env.ref("customer_pulse.attribute_employees")
+        value = self.Value.create({"partner_id": self.company_customer.id,
+                                   "attribute_id": employees.id, "raw": "1 200",
+                                   "source": "import"})
+        self.assertEqual(value.value_number, 1200)
+        with self.assertRaisesRegex(ValidationError, "not a number"):
+            self.Value.create({"partner_id": self.company_customer.id,
+                               "attribute_id": employees.id, "raw": "many",
+                               "source": "import"})
+
     def test_manual_value_needs_a_value(self):
         with self.assertRaises(ValidationError):
             self.Value.create(

@@ -571,6 +571,25 @@ class TestRules(PulseFactsCase):
         with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
             linked.unlink()  # used by a step: kept
 
+    def test_personal_data_survey_needs_consent(self):
+        """A survey flagged as personal data is sent to consenting customers only."""
+        survey = self.env.ref("customer_pulse.survey_first_order")
+        survey.pulse_personal_data = True
+        consenting = self.env["res.partner"].create(
+            {"name": "Consenting Co", "email": "yes@pulse.example",
+             "pulse_profiling_consent": True}
+        )
+        rule = self.make_rule(
+            steps=[{"name": "Survey", "action": "survey", "survey_id": survey.id}]
+        )
+        self.lapse_and_run(rule, self.lapsed, consenting)
+        runs = {r.partner_id: r for r in self.runs(rule)}
+        self.assertEqual(runs[self.lapsed].state, "skipped")
+        self.assertIn("no consent", runs[self.lapsed].reason)
+        self.assertEqual(runs[consenting].state, "done", runs[consenting].error)
+        self.assertFalse(self.env["survey.user_input"].search(
+            [("survey_id", "=", survey.id), ("partner_id", "=", self.lapsed.id)]))
+
     def test_every_other_action(self):
         """Survey invitation, server action, mailing list in and out (opt-out kept), Odoo
         SMS, note, tag removal: each does what it says, once."""
