@@ -189,9 +189,12 @@ def naive_profile(env, sample):
         if not stats:
             continue
         found = {}
-        if stats.categ_ids:
+        # the category ranking is a raw column of the facts (no ORM field)
+        env.cr.execute("SELECT categ_ids FROM pulse_partner_stats WHERE id = %s", [stats.id])
+        categ_ids = env.cr.fetchone()[0]
+        if categ_ids:
             found["favourite_categories"] = ", ".join(
-                env["product.category"].browse(stats.categ_ids[:3]).mapped("name")
+                env["product.category"].browse(categ_ids[:3]).mapped("name")
             )
         days = stats.avg_days_between_orders
         if days:
@@ -277,7 +280,9 @@ def bench_profile(env, sample):
         cr.execute(
             SQL(
                 "CREATE TEMP TABLE bench_profile_bound AS %s",
-                SQL(" UNION ALL ").join(sources.values()),
+                SQL(" UNION ALL ").join(
+                    SQL("SELECT * FROM (%s) src", q) for q in sources.values()
+                ),
             )
         )
 

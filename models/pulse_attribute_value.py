@@ -74,7 +74,9 @@ class PulseAttributeValue(models.Model):
     )
     warning = fields.Char(readonly=True)
     source = fields.Selection(SOURCES, required=True, default="manual")
-    department_id = fields.Many2one("pulse.department", index=True, ondelete="restrict")
+    department_id = fields.Many2one(
+        "pulse.department", index="btree_not_null", ondelete="restrict"
+    )
     user_id = fields.Many2one("res.users", "Recorded by", default=lambda self: self.env.user)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     user_input_id = fields.Many2one(
@@ -117,7 +119,11 @@ class PulseAttributeValue(models.Model):
         self.env.cr.execute(
             """
             CREATE INDEX IF NOT EXISTS pulse_attribute_value_key_idx
-                ON pulse_attribute_value (partner_id, attribute_id, company_id)
+                ON pulse_attribute_value (partner_id, attribute_id, company_id);
+            -- indexes of earlier versions that cost every write and served no search
+            DROP INDEX IF EXISTS pulse_attribute_value__is_effective_index,
+                                 pulse_attribute_value__partner_id_index,
+                                 pulse_attribute_value__company_id_index
             """
         )
 
