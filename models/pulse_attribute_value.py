@@ -535,6 +535,12 @@ class PulseAttributeValue(models.Model):
         }
 
     @api.model
+    def _cron_refresh_purchase_attributes(self):
+        """Nightly, after the facts' full refresh: purchase habits into the profiles."""
+        written = self._refresh_purchase_attributes()
+        self.env["ir.cron"]._notify_progress(done=written, remaining=0)
+
+    @api.model
     def _refresh_purchase_attributes(self):
         """Record, for every customer, the derived attributes whose value changed since
         their current one (set-based: one statement, history kept). Returns the number of

@@ -665,10 +665,11 @@ class PulsePartnerStats(models.Model):
             self._compute_thresholds(SQL("pulse_partner_stats"), missing)
 
     @api.model
-    def _refresh_all(self, derived=True):
+    def _refresh_all(self, derived=True, profile=True):
         """Full refresh (nightly cron, manager button). derived: also recompute what is
         derived from all customers' facts (category affinity and recommendations, the RFM
-        segment of 30 days ago)."""
+        segment of 30 days ago); profile: and the purchase-derived profile attributes (the
+        nightly cron leaves them to a cron of their own, in its own time budget)."""
         # one refresh at a time: two writing the same rows in different orders could deadlock
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
         self.env.cr.execute("DELETE FROM pulse_stats_queue")
@@ -679,21 +680,25 @@ class PulsePartnerStats(models.Model):
         self.env.cr.execute("ANALYZE pulse_partner_stats")
         _logger.info("customer facts: full refresh, %d rows written, %d dropped", upserted, deleted)
         if derived:
-            self._refresh_derived()
+            self._refresh_derived(profile=profile)
         return upserted, deleted
 
     @api.model
-    def _refresh_derived(self):
+    def _refresh_derived(self, profile=True):
         """Recompute the figures derived from every customer's facts; returns the seconds
         each took."""
         timings = {}
         affinity = self.env["pulse.category.affinity"]
-        for name, step in (
+        steps = [
             ("affinity", affinity._recompute),
             ("recommendations", affinity._recommend),
             ("previous_rfm", self._compute_previous_rfm),
-            ("profile", self.env["pulse.attribute.value"]._refresh_purchase_attributes),
-        ):
+        ]
+        if profile:
+            steps.append(
+                ("profile", self.env["pulse.attribute.value"]._refresh_purchase_attributes)
+            )
+        for name, step in steps:
             start = time.monotonic()
             step()
             timings[name] = round(time.monotonic() - start, 2)
@@ -705,7 +710,7 @@ class PulsePartnerStats(models.Model):
         """Nightly: full refresh, committed, then the facts table vacuumed so that the
         segments' filters read its indexes without visiting the rows (index-only scans
         need the visibility map that only VACUUM sets; a full refresh rewrites many rows)."""
-        self._refresh_all()
+        self._refresh_all(profile=False)  # profiles: their own cron, after this one
         # cron batching: VACUUM only sees committed row versions
         self.env.cr.commit()  # pylint: disable=invalid-commit
         self._vacuum_facts()

@@ -801,7 +801,10 @@ class TestPurchaseAttributes(PulseFactsCase):
         unpaid = self.env["res.partner"].create({"name": "Unpaid", "is_company": True})
         self.make_invoice(self.make_order(unpaid, date(2026, 3, 2)), date(2026, 3, 2))
         with freeze_time("2026-06-01"):
-            self.refresh()
+            # the nightly facts refresh leaves profiles to their own cron
+            self.Stats._refresh_all(profile=False)
+            self.assertFalse(self.value(prompt, "payment_behaviour"))
+            self.env.ref("customer_pulse.ir_cron_pulse_purchase_attributes").method_direct_trigger()
         self.assertEqual(self.value(prompt, "payment_behaviour").option_id.key, "on_time")
         self.assertEqual(self.value(slow, "payment_behaviour").option_id.key, "very_late")
         self.assertEqual(self.value(unpaid, "payment_behaviour").option_id.key, "very_late")
