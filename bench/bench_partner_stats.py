@@ -280,9 +280,7 @@ def bench_profile(env, sample):
         cr.execute(
             SQL(
                 "CREATE TEMP TABLE bench_profile_bound AS %s",
-                SQL(" UNION ALL ").join(
-                    SQL("SELECT * FROM (%s) src", q) for q in sources.values()
-                ),
+                SQL(" UNION ALL ").join(SQL("SELECT * FROM (%s) src", q) for q in sources.values()),
             )
         )
 

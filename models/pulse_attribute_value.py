@@ -74,9 +74,7 @@ class PulseAttributeValue(models.Model):
     )
     warning = fields.Char(readonly=True)
     source = fields.Selection(SOURCES, required=True, default="manual")
-    department_id = fields.Many2one(
-        "pulse.department", index="btree_not_null", ondelete="restrict"
-    )
+    department_id = fields.Many2one("pulse.department", index="btree_not_null", ondelete="restrict")
     user_id = fields.Many2one("res.users", "Recorded by", default=lambda self: self.env.user)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     user_input_id = fields.Many2one(
@@ -141,9 +139,7 @@ class PulseAttributeValue(models.Model):
         for value in self:
             value.age_days = (now - value.date).days if value.date else 0
 
-    @api.depends(
-        "is_effective", "is_resolution", "attribute_id.policy", "department_id", "source"
-    )
+    @api.depends("is_effective", "is_resolution", "attribute_id.policy", "department_id", "source")
     def _compute_effective_reason(self):
         for value in self:
             policy = value.attribute_id.policy
@@ -260,8 +256,9 @@ class PulseAttributeValue(models.Model):
                     vals.update(attribute._parse(vals["raw"]))
                 except ValueError as error:
                     raise ValidationError(
-                        self.env._("%(attribute)s: %(error)s", attribute=attribute.name,
-                                   error=error)
+                        self.env._(
+                            "%(attribute)s: %(error)s", attribute=attribute.name, error=error
+                        )
                     ) from None
             if vals.get("parse_state", "ok") == "ok":
                 display, key = self._display_and_key(attribute, vals)

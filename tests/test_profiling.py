@@ -394,10 +394,12 @@ class TestEffectiveValues(ProfilingCase):
             [("partner_id", "=", self.company_customer.id)]
         )
         self.assertEqual(len(conflict), 1)
-        self.assertIn(f"Sales: A: high potential ({self.salesman.name}, 2026-01-01)",
-                      conflict.summary)
-        self.assertIn(f"After-sales: C: low potential ({self.technician.name}, 2026-02-01)",
-                      conflict.summary)
+        self.assertIn(
+            f"Sales: A: high potential ({self.salesman.name}, 2026-01-01)", conflict.summary
+        )
+        self.assertIn(
+            f"After-sales: C: low potential ({self.technician.name}, 2026-02-01)", conflict.summary
+        )
         sales_value = conflict.current_value_ids.filtered(lambda v: v.department_id == self.sales)
         with freeze_time("2026-03-01"):
             self.env["pulse.conflict.resolve"].with_user(self.pulse_manager).create(
@@ -475,19 +477,34 @@ class TestEffectiveValues(ProfilingCase):
         self.assertEqual(value.option_id, self.grade_a)
 
     def test_import_gives_values_as_text(self):
-        value = self.Value.create({"partner_id": self.company_customer.id,
-                                   "attribute_id": self.grade.id, "raw": "B: steady",
-                                   "source": "import"})
+        value = self.Value.create(
+            {
+                "partner_id": self.company_customer.id,
+                "attribute_id": self.grade.id,
+                "raw": "B: steady",
+                "source": "import",
+            }
+        )
         self.assertEqual(value.option_id.key, "b")
         employees = self.env.ref("customer_pulse.attribute_employees")
-        value = self.Value.create({"partner_id": self.company_customer.id,
-                                   "attribute_id": employees.id, "raw": "1 200",
-                                   "source": "import"})
+        value = self.Value.create(
+            {
+                "partner_id": self.company_customer.id,
+                "attribute_id": employees.id,
+                "raw": "1 200",
+                "source": "import",
+            }
+        )
         self.assertEqual(value.value_number, 1200)
         with self.assertRaisesRegex(ValidationError, "not a number"):
-            self.Value.create({"partner_id": self.company_customer.id,
-                               "attribute_id": employees.id, "raw": "many",
-                               "source": "import"})
+            self.Value.create(
+                {
+                    "partner_id": self.company_customer.id,
+                    "attribute_id": employees.id,
+                    "raw": "many",
+                    "source": "import",
+                }
+            )
 
     def test_manual_value_needs_a_value(self):
         with self.assertRaises(ValidationError):

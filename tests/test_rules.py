@@ -576,8 +576,7 @@ class TestRules(PulseFactsCase):
         survey = self.env.ref("customer_pulse.survey_first_order")
         survey.pulse_personal_data = True
         consenting = self.env["res.partner"].create(
-            {"name": "Consenting Co", "email": "yes@pulse.example",
-             "pulse_profiling_consent": True}
+            {"name": "Consenting Co", "email": "yes@pulse.example", "pulse_profiling_consent": True}
         )
         rule = self.make_rule(
             steps=[{"name": "Survey", "action": "survey", "survey_id": survey.id}]
@@ -587,8 +586,11 @@ class TestRules(PulseFactsCase):
         self.assertEqual(runs[self.lapsed].state, "skipped")
         self.assertIn("no consent", runs[self.lapsed].reason)
         self.assertEqual(runs[consenting].state, "done", runs[consenting].error)
-        self.assertFalse(self.env["survey.user_input"].search(
-            [("survey_id", "=", survey.id), ("partner_id", "=", self.lapsed.id)]))
+        self.assertFalse(
+            self.env["survey.user_input"].search(
+                [("survey_id", "=", survey.id), ("partner_id", "=", self.lapsed.id)]
+            )
+        )
 
     def test_every_other_action(self):
         """Survey invitation, server action, mailing list in and out (opt-out kept), Odoo
