@@ -232,6 +232,13 @@ class PulseAttributeValue(models.Model):
                         attribute.name,
                     )
                 )
+            if partner.pulse_profiling_objection and not vals.get("erased"):
+                raise ValidationError(
+                    self.env._(
+                        "%s objects to profiling: nothing is recorded on their profile.",
+                        partner.display_name,
+                    )
+                )
             if (
                 attribute.personal_data
                 and vals["source"] in ("manual", "import")
@@ -570,6 +577,8 @@ class PulseAttributeValue(models.Model):
                                AS value_display
                       FROM src
                       JOIN pulse_attribute a ON a.id = src.attribute_id
+                      JOIN res_partner rp ON rp.id = src.partner_id
+                                         AND NOT COALESCE(rp.pulse_profiling_objection, false)
                       LEFT JOIN pulse_attribute_option o
                              ON o.attribute_id = src.attribute_id AND o.key = src.value_key
                      WHERE src.value_key IS NOT NULL

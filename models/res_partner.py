@@ -294,6 +294,11 @@ class ResPartner(models.Model):
         "only.",
     )
     pulse_consent_date = fields.Datetime("Consent given or withdrawn on", readonly=True)
+    pulse_profiling_objection = fields.Boolean(
+        "Objects to profiling",
+        help="Nothing is recorded on this customer's profile, not even from purchases (set "
+        "when the profile is erased on request; giving consent again clears it).",
+    )
     pulse_profile_ids = fields.One2many(
         "pulse.attribute.value",
         "partner_id",
@@ -349,6 +354,8 @@ class ResPartner(models.Model):
     def write(self, vals):
         if "pulse_profiling_consent" in vals:
             vals = dict(vals, pulse_consent_date=fields.Datetime.now())
+            if vals["pulse_profiling_consent"]:
+                vals.setdefault("pulse_profiling_objection", False)
         return super().write(vals)
 
     def _pulse_values_action(self, name, domain, context=None):
@@ -515,7 +522,7 @@ class ResPartner(models.Model):
             )
             answers.user_input_line_ids.unlink()
             answers.write({"email": False, "nickname": False})
-            partner.write({"pulse_profiling_consent": False})
+            partner.write({"pulse_profiling_consent": False, "pulse_profiling_objection": True})
             partner.message_post(
                 body=self.env._(
                     "Profile erased on request by %(user)s: %(values)s values and "

@@ -103,6 +103,22 @@ class SurveyUserInput(models.Model):
             )
             return self.env["pulse.attribute.value"]
         self.pulse_partner_id = partner
+        # consent answered in this survey counts for the rest of it (and lifts an objection)
+        for question, q_lines in self._pulse_lines_by_question(lines).items():
+            if question.pulse_attribute_id.key == CONSENT_KEY:
+                _raw, vals, _warning = self._pulse_parse(question, q_lines)
+                if "value_bool" in vals:
+                    partner._pulse_set_consent(vals["value_bool"])
+        if partner.pulse_profiling_objection:
+            self.write(
+                {
+                    "pulse_profile_state": "done",
+                    "pulse_profile_note": self.env._(
+                        "Not recorded: the customer objects to profiling"
+                    ),
+                }
+            )
+            return self.env["pulse.attribute.value"]
         interviewer = self.pulse_interviewer_id
         base = {
             "partner_id": partner.id,
@@ -113,16 +129,7 @@ class SurveyUserInput(models.Model):
             "department_id": interviewer.pulse_department_ids[:1].id,
             "date": self.end_datetime or fields.Datetime.now(),
         }
-        by_question = {}
-        for line in lines:
-            by_question.setdefault(line.question_id, self.env["survey.user_input.line"])
-            by_question[line.question_id] |= line
-        # consent answered in this survey counts for the rest of it
-        for question, q_lines in by_question.items():
-            if question.pulse_attribute_id.key == CONSENT_KEY:
-                _raw, vals, _warning = self._pulse_parse(question, q_lines)
-                if "value_bool" in vals:
-                    partner._pulse_set_consent(vals["value_bool"])
+        by_question = self._pulse_lines_by_question(lines)
         vals_list, dropped, unparsed = [], 0, 0
         for question, q_lines in by_question.items():
             attribute = question.pulse_attribute_id
@@ -145,6 +152,14 @@ class SurveyUserInput(models.Model):
             notes.append(self.env._("%s not kept: no consent to profiling", dropped))
         self.write({"pulse_profile_state": "done", "pulse_profile_note": ", ".join(notes)})
         return values
+
+    @api.model
+    def _pulse_lines_by_question(self, lines):
+        by_question = {}
+        for line in lines:
+            by_question.setdefault(line.question_id, self.env["survey.user_input.line"])
+            by_question[line.question_id] |= line
+        return by_question
 
     @api.model
     def _pulse_parse(self, question, lines):

@@ -719,6 +719,20 @@ class TestConsentAndErasure(ProfilingCase):
         self.assertTrue(
             self.env["pulse.survey.work"].search([("user_input_id", "=", user_input.id)])
         )
+        # from now on nothing is recorded, not even from a survey or purchases
+        self.assertTrue(self.company_customer.pulse_profiling_objection)
+        with self.assertRaises(ValidationError):
+            self.assess(self.salesman, self.grade_a, "2026-02-01")
+        again = self.answer(
+            self.survey,
+            {"When was your company founded?": "1999-05-01"},
+            partner=self.company_customer,
+        )
+        self.assertFalse(again.pulse_value_ids)
+        self.assertIn("objects to profiling", again.pulse_profile_note)
+        # until they consent again
+        self.company_customer.pulse_profiling_consent = True
+        self.assertFalse(self.company_customer.pulse_profiling_objection)
 
 
 @tagged("post_install", "-at_install")
@@ -825,6 +839,20 @@ class TestPurchaseAttributes(PulseFactsCase):
         self.assertEqual(self.value(prompt, "payment_behaviour").option_id.key, "on_time")
         self.assertEqual(self.value(slow, "payment_behaviour").option_id.key, "very_late")
         self.assertEqual(self.value(unpaid, "payment_behaviour").option_id.key, "very_late")
+
+    def test_objection_stops_purchase_attributes(self):
+        objector = self.env["res.partner"].create(
+            {"name": "Objector", "is_company": True, "pulse_profiling_objection": True}
+        )
+        buyer = self.env["res.partner"].create({"name": "Buyer", "is_company": True})
+        for partner in (objector, buyer):
+            self.make_order(partner, date(2026, 3, 2))
+        with freeze_time("2026-06-01"):
+            self.refresh()
+        self.assertTrue(self.value(buyer, "basket_band"))
+        self.assertFalse(
+            self.env["pulse.attribute.value"].search([("partner_id", "=", objector.id)])
+        )
 
     def test_derived_attribute_is_not_entered_by_hand(self):
         with self.assertRaises(ValidationError):
