@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class SurveySurvey(models.Model):
@@ -10,9 +10,16 @@ class SurveySurvey(models.Model):
         "profiling only; customers who did not are not invited by rules.",
     )
     pulse_mapped_count = fields.Integer("Mapped questions", compute="_compute_pulse_mapped_count")
+    pulse_question_ids = fields.Many2many(
+        "survey.question",
+        compute="_compute_pulse_mapped_count",
+        string="Questions and the attributes they fill",
+    )
 
+    @api.depends("question_ids.pulse_attribute_id")
     def _compute_pulse_mapped_count(self):
         for survey in self:
+            survey.pulse_question_ids = survey.question_ids
             survey.pulse_mapped_count = len(survey.question_ids.filtered("pulse_attribute_id"))
 
     def action_pulse_map(self):
