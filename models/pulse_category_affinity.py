@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..tools.analyze import analyze_if_large
+
 # A pair of categories counts only when this many customers bought both: one customer's
 # odd basket is not a pattern.
 MIN_PAIR_CUSTOMERS = 2
@@ -56,6 +58,7 @@ class PulseCategoryAffinity(models.Model):
         the category arrays of the customer facts (one statement)."""
         cr = self.env.cr
         cr.execute("DELETE FROM pulse_category_affinity")
+        deleted = cr.rowcount
         cr.execute(
             SQL(
                 """
@@ -89,8 +92,11 @@ class PulseCategoryAffinity(models.Model):
                 min=MIN_PAIR_CUSTOMERS,
             )
         )
+        inserted = cr.rowcount
+        # the table was rewritten: the recommendations read it next, planned on fresh figures
+        analyze_if_large(cr, self._table, deleted + inserted, full=True)
         self.invalidate_model()
-        return cr.rowcount
+        return inserted
 
     @api.model
     def _recommend(self, partner_ids=None):

@@ -1,3 +1,4 @@
+import hashlib
 import logging
 import time
 from datetime import timedelta
@@ -5,6 +6,9 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.sql_db import db_connect
 from odoo.tools import SQL
+
+from ..tools.analyze import analyze_if_large
+from ..tools.params import int_param
 
 _logger = logging.getLogger(__name__)
 
@@ -66,6 +70,134 @@ FACT_COLUMNS = (
 REFRESH_LOCK = 0x70756C7365  # advisory lock key ("pulse")
 RFM_COLUMNS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")
 
+# ---- What the addon puts in the database outside its models' tables. Odoo drops the tables,
+# views and columns of the addon's models at uninstall; the uninstall hook (hooks.py) drops
+# everything below. Each list is the one place a name is added.
+
+# Tables of their own: RFM quintile boundaries per company, the queue of customers to refresh.
+EXTRA_TABLES = ("pulse_stats_queue", "pulse_rfm_threshold")
+
+# Columns of the facts table that no field declares (dropped with it), by SQL type.
+EXTRA_COLUMNS = {
+    # Per product category facts, sorted by amount (biggest first), as parallel arrays on the
+    # customer's row: one row to write per customer instead of one per category, no
+    # foreign-key check per category. pulse.partner.category.stats unnests them for reporting.
+    "categ_ids": "integer[]",
+    "categ_first_dates": "date[]",
+    "categ_last_dates": "date[]",
+    "categ_order_counts": "integer[]",
+    "categ_quantities": "numeric[]",
+    "categ_amounts": "numeric[]",
+    # categories recommended from the category affinity, best first
+    "recommended_categ_ids": "integer[]",
+}
+# Indexes on the facts and the queue (dropped with them): what follows CREATE INDEX <name>.
+OWN_INDEXES = {
+    # "no purchase since": the flagship segment and rule read it as an index-only scan
+    # instead of the whole (wide) facts table
+    "pulse_partner_stats_last_order_idx": """
+        ON pulse_partner_stats (company_id, last_order_date) INCLUDE (partner_id)""",
+    "pulse_stats_queue_partner_idx": "ON pulse_stats_queue (partner_id)",
+}
+
+# The queue triggers: database triggers fill the queue, so that every way a fact can change
+# (business methods, stored computes, partner merges, raw SQL of other modules) is caught,
+# inside the transaction that made the change: the queue row commits or rolls back with it.
+# Bodies of the trigger functions (plpgsql), by function name.
+QUEUE_FUNCTIONS = {
+    "pulse_queue_sale_order": """
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO pulse_stats_queue (partner_id)
+        SELECT COALESCE(p.commercial_partner_id, p.id) FROM res_partner p
+         WHERE p.id = OLD.partner_id;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO pulse_stats_queue (partner_id)
+        SELECT COALESCE(p.commercial_partner_id, p.id) FROM res_partner p
+         WHERE p.id = NEW.partner_id;
+    END IF;
+    RETURN NULL;
+END
+""",
+    "pulse_queue_account_move": """
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.commercial_partner_id IS NOT NULL
+       AND OLD.move_type IN ('out_invoice', 'out_refund', 'entry') THEN
+        INSERT INTO pulse_stats_queue (partner_id) VALUES (OLD.commercial_partner_id);
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.commercial_partner_id IS NOT NULL
+       AND NEW.move_type IN ('out_invoice', 'out_refund', 'entry') THEN
+        INSERT INTO pulse_stats_queue (partner_id) VALUES (NEW.commercial_partner_id);
+    END IF;
+    RETURN NULL;
+END
+""",
+    "pulse_queue_res_partner": """
+BEGIN
+    INSERT INTO pulse_stats_queue (partner_id)
+    SELECT DISTINCT x FROM unnest(ARRAY[
+        OLD.commercial_partner_id, NEW.commercial_partner_id, NEW.id]) x
+     WHERE x IS NOT NULL;
+    RETURN NULL;
+END
+""",
+}
+QUEUE_TRIGGER = "pulse_queue"
+# The trigger on each source table: what follows CREATE TRIGGER pulse_queue.
+QUEUE_TRIGGERS = {
+    "sale_order": """
+        AFTER INSERT OR DELETE OR UPDATE OF
+            state, partner_id, date_order, amount_untaxed, company_id, currency_rate
+        ON sale_order FOR EACH ROW EXECUTE FUNCTION pulse_queue_sale_order()""",
+    "account_move": """
+        AFTER INSERT OR DELETE OR UPDATE OF
+            state, commercial_partner_id, amount_residual_signed, amount_untaxed_signed,
+            invoice_date, invoice_date_due, payment_state, company_id
+        ON account_move FOR EACH ROW EXECUTE FUNCTION pulse_queue_account_move()""",
+    "res_partner": """
+        AFTER UPDATE OF commercial_partner_id, parent_id, active
+        ON res_partner FOR EACH ROW
+        WHEN (OLD.commercial_partner_id IS DISTINCT FROM NEW.commercial_partner_id
+              OR OLD.active IS DISTINCT FROM NEW.active)
+        EXECUTE FUNCTION pulse_queue_res_partner()""",
+}
+
+# Source-table indexes the refresh reads through: what follows CREATE INDEX <name>.
+# Covering indexes: the incremental refresh reads a few thousand customers' documents with
+# index-only scans instead of a random heap read per document. A changed index gets a new
+# name (its old name goes to OLD_ERP_INDEXES): an existing one is never rebuilt by an update.
+ERP_INDEXES = {
+    "pulse_sale_order_customer_idx": """
+        ON sale_order (partner_id, company_id)
+        INCLUDE (id, date_order, amount_untaxed, currency_rate)
+        WHERE state = 'sale'""",
+    "pulse_sale_order_line_order_idx": """
+        ON sale_order_line (order_id)
+        INCLUDE (product_id, product_uom_qty, price_subtotal)""",
+    "pulse_account_payment_inbound_idx": """
+        ON account_payment (partner_id) INCLUDE (date, company_id, state)
+        WHERE partner_type = 'customer' AND payment_type = 'inbound'""",
+    "pulse_account_move_invoice_idx": """
+        ON account_move (commercial_partner_id, company_id)
+        INCLUDE (move_type, invoice_date, invoice_date_due, amount_untaxed_signed,
+                 amount_residual_signed)
+        WHERE state = 'posted' AND move_type IN ('out_invoice', 'out_refund')""",
+}
+# Indexes of earlier versions, dropped by an update.
+OLD_ERP_INDEXES = (
+    "pulse_sale_order_confirmed_idx",
+    "pulse_account_payment_customer_idx",
+    "pulse_account_move_customer_idx",
+)
+
+
+def trigger_version(definition):
+    """The comment stored on a queue trigger: a digest of its definition (whitespace aside),
+    so that an update re-creates a trigger only when its definition changed."""
+    digest = hashlib.sha256(" ".join(definition.split()).encode()).hexdigest()[:16]
+    return f"customer_pulse {digest}"
+
 
 def contacts_of(cr, commercial_ids):
     """The partners whose documents count for these commercial partners (themselves and
@@ -108,7 +240,7 @@ class PulsePartnerStats(models.Model):
     )
     invoice_count = fields.Integer(string="Invoices", readonly=True)
     last_invoice_date = fields.Date(readonly=True)
-    last_payment_date = fields.Date(readonly=True)
+    last_payment_date = fields.Date(readonly=True, groups="account.group_account_invoice")
     amount_due = fields.Monetary(
         string="Due (net of credit notes)", readonly=True, groups="account.group_account_invoice"
     )
@@ -170,25 +302,31 @@ class PulsePartnerStats(models.Model):
             )
 
     def init(self):
-        # The queue of commercial partners whose facts must be recomputed. Database triggers
-        # fill it, so that every way a fact can change (business methods, stored computes,
-        # partner merges, raw SQL of other modules) is caught, inside the transaction that
-        # made the change: the queue row commits or rolls back with it.
-        self.env.cr.execute(
+        # Everything here is created only when missing: a module update runs in one
+        # transaction, and a lock taken here (ALTER TABLE, CREATE INDEX even IF NOT EXISTS,
+        # DROP TRIGGER) would hold the facts, the queue or account_move until it ends.
+        cr = self.env.cr
+        cr.execute(
+            "SELECT attname FROM pg_attribute"
+            " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            [self._table],
+        )
+        existing = {r[0] for r in cr.fetchall()}
+        missing = [column for column in EXTRA_COLUMNS if column not in existing]
+        if missing:
+            cr.execute(
+                SQL(
+                    "ALTER TABLE %s %s",
+                    SQL.identifier(self._table),
+                    SQL(", ").join(
+                        SQL("ADD COLUMN %s %s", SQL.identifier(c), SQL(EXTRA_COLUMNS[c]))
+                        for c in missing
+                    ),
+                )
+            )
+        # the RFM boundaries per company; the customers to refresh (filled by QUEUE_TRIGGERS)
+        cr.execute(
             """
-            -- Per product category facts, sorted by amount (biggest first), as parallel
-            -- arrays on the customer's row: one row to write per customer instead of one per
-            -- category, no foreign-key check per category. pulse.partner.category.stats
-            -- unnests them for reporting.
-            ALTER TABLE pulse_partner_stats
-                ADD COLUMN IF NOT EXISTS categ_ids integer[],
-                ADD COLUMN IF NOT EXISTS categ_first_dates date[],
-                ADD COLUMN IF NOT EXISTS categ_last_dates date[],
-                ADD COLUMN IF NOT EXISTS categ_order_counts integer[],
-                ADD COLUMN IF NOT EXISTS categ_quantities numeric[],
-                ADD COLUMN IF NOT EXISTS categ_amounts numeric[],
-                -- categories recommended from the category affinity, best first
-                ADD COLUMN IF NOT EXISTS recommended_categ_ids integer[];
             CREATE TABLE IF NOT EXISTS pulse_rfm_threshold (
                 company_id integer PRIMARY KEY REFERENCES res_company ON DELETE CASCADE,
                 recency date[],
@@ -200,101 +338,62 @@ class PulsePartnerStats(models.Model):
                 partner_id integer NOT NULL,
                 queued_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
             );
-            -- "no purchase since": the flagship segment and rule read it as an index-only
-            -- scan instead of the whole (wide) facts table
-            CREATE INDEX IF NOT EXISTS pulse_partner_stats_last_order_idx
-                ON pulse_partner_stats (company_id, last_order_date) INCLUDE (partner_id);
-            CREATE INDEX IF NOT EXISTS pulse_stats_queue_partner_idx
-                ON pulse_stats_queue (partner_id);
-
-            CREATE OR REPLACE FUNCTION pulse_queue_sale_order() RETURNS trigger AS $$
-            BEGIN
-                IF TG_OP <> 'INSERT' THEN
-                    INSERT INTO pulse_stats_queue (partner_id)
-                    SELECT COALESCE(p.commercial_partner_id, p.id) FROM res_partner p
-                     WHERE p.id = OLD.partner_id;
-                END IF;
-                IF TG_OP <> 'DELETE' THEN
-                    INSERT INTO pulse_stats_queue (partner_id)
-                    SELECT COALESCE(p.commercial_partner_id, p.id) FROM res_partner p
-                     WHERE p.id = NEW.partner_id;
-                END IF;
-                RETURN NULL;
-            END $$ LANGUAGE plpgsql;
-
-            CREATE OR REPLACE FUNCTION pulse_queue_account_move() RETURNS trigger AS $$
-            BEGIN
-                IF TG_OP <> 'INSERT' AND OLD.commercial_partner_id IS NOT NULL
-                   AND OLD.move_type IN ('out_invoice', 'out_refund', 'entry') THEN
-                    INSERT INTO pulse_stats_queue (partner_id) VALUES (OLD.commercial_partner_id);
-                END IF;
-                IF TG_OP <> 'DELETE' AND NEW.commercial_partner_id IS NOT NULL
-                   AND NEW.move_type IN ('out_invoice', 'out_refund', 'entry') THEN
-                    INSERT INTO pulse_stats_queue (partner_id) VALUES (NEW.commercial_partner_id);
-                END IF;
-                RETURN NULL;
-            END $$ LANGUAGE plpgsql;
-
-            CREATE OR REPLACE FUNCTION pulse_queue_res_partner() RETURNS trigger AS $$
-            BEGIN
-                INSERT INTO pulse_stats_queue (partner_id)
-                SELECT DISTINCT x FROM unnest(ARRAY[
-                    OLD.commercial_partner_id, NEW.commercial_partner_id, NEW.id]) x
-                 WHERE x IS NOT NULL;
-                RETURN NULL;
-            END $$ LANGUAGE plpgsql;
-
-            DROP TRIGGER IF EXISTS pulse_queue ON sale_order;
-            CREATE TRIGGER pulse_queue AFTER INSERT OR DELETE OR UPDATE OF
-                state, partner_id, date_order, amount_untaxed, company_id, currency_rate
-                ON sale_order FOR EACH ROW EXECUTE FUNCTION pulse_queue_sale_order();
-
-            DROP TRIGGER IF EXISTS pulse_queue ON account_move;
-            CREATE TRIGGER pulse_queue AFTER INSERT OR DELETE OR UPDATE OF
-                state, commercial_partner_id, amount_residual_signed, amount_untaxed_signed,
-                invoice_date, invoice_date_due, payment_state, company_id
-                ON account_move FOR EACH ROW EXECUTE FUNCTION pulse_queue_account_move();
-
-            DROP TRIGGER IF EXISTS pulse_queue ON res_partner;
-            CREATE TRIGGER pulse_queue AFTER UPDATE OF commercial_partner_id, parent_id, active
-                ON res_partner FOR EACH ROW
-                WHEN (OLD.commercial_partner_id IS DISTINCT FROM NEW.commercial_partner_id
-                      OR OLD.active IS DISTINCT FROM NEW.active)
-                EXECUTE FUNCTION pulse_queue_res_partner();
-
-            -- Source-table indexes the refresh reads through.
-            -- Covering indexes: the incremental refresh reads a few thousand customers'
-            -- documents with index-only scans instead of a random heap read per document.
-            DROP INDEX IF EXISTS pulse_sale_order_confirmed_idx;
-            CREATE INDEX IF NOT EXISTS pulse_sale_order_customer_idx
-                ON sale_order (partner_id, company_id)
-                INCLUDE (id, date_order, amount_untaxed, currency_rate)
-                WHERE state = 'sale';
-            CREATE INDEX IF NOT EXISTS pulse_sale_order_line_order_idx
-                ON sale_order_line (order_id)
-                INCLUDE (product_id, product_uom_qty, price_subtotal);
-            DROP INDEX IF EXISTS pulse_account_payment_customer_idx;
-            CREATE INDEX IF NOT EXISTS pulse_account_payment_inbound_idx
-                ON account_payment (partner_id) INCLUDE (date, company_id, state)
-                WHERE partner_type = 'customer' AND payment_type = 'inbound';
-            DROP INDEX IF EXISTS pulse_account_move_customer_idx;
-            CREATE INDEX IF NOT EXISTS pulse_account_move_invoice_idx
-                ON account_move (commercial_partner_id, company_id)
-                INCLUDE (move_type, invoice_date, invoice_date_due, amount_untaxed_signed,
-                         amount_residual_signed)
-                WHERE state = 'posted' AND move_type IN ('out_invoice', 'out_refund');
             """
         )
+        self._init_erp_objects()
+
+    def _init_erp_objects(self):
+        """Bring the queue triggers and the indexes up to date, touching only what is
+        missing or changed: an update of the module takes no lock on the ERP's tables
+        (dropping and re-creating a trigger locks its table exclusively, account_move
+        included; creating an index, even one that exists, blocks every write on it)."""
+        cr = self.env.cr
+        for name, body in QUEUE_FUNCTIONS.items():
+            cr.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regproc(%s)", [name])
+            row = cr.fetchone()
+            if not row or row[0] != body:
+                cr.execute(
+                    SQL(
+                        "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
+                        SQL.identifier(name),
+                        body,
+                    )
+                )
+        for table, definition in QUEUE_TRIGGERS.items():
+            version = trigger_version(definition)
+            cr.execute(
+                """
+                SELECT obj_description(oid, 'pg_trigger') FROM pg_trigger
+                 WHERE tgrelid = to_regclass(%s) AND tgname = %s
+                """,
+                [table, QUEUE_TRIGGER],
+            )
+            row = cr.fetchone()
+            if row and row[0] == version:
+                continue
+            trigger, on = SQL.identifier(QUEUE_TRIGGER), SQL.identifier(table)
+            cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON %s", trigger, on))
+            cr.execute(SQL("CREATE TRIGGER %s %s", trigger, SQL(definition)))
+            cr.execute(SQL("COMMENT ON TRIGGER %s ON %s IS %s", trigger, on, version))
+        indexes = {**OWN_INDEXES, **ERP_INDEXES}
+        cr.execute(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind = 'i'"
+            " AND relnamespace = current_schema()::regnamespace",
+            [[*indexes, *OLD_ERP_INDEXES]],
+        )
+        existing = {r[0] for r in cr.fetchall()}
+        for name in existing.intersection(OLD_ERP_INDEXES):
+            cr.execute(SQL("DROP INDEX %s", SQL.identifier(name)))
+        for name, definition in indexes.items():
+            if name not in existing:
+                cr.execute(SQL("CREATE INDEX %s %s", SQL.identifier(name), SQL(definition)))
 
     # ------------------------------------------------------------------ refresh
     def _facts_query(self, partner_ids=None):
         """SELECT of every fact per (commercial partner, company); partner_ids restricts it
         to those commercial partners (None: all)."""
         today = fields.Date.context_today(self)
-        window = int(
-            self.env["ir.config_parameter"].sudo().get_param("customer_pulse.rfm_window_days", 365)
-            or 365
-        )
+        window = int_param(self.env, "customer_pulse.rfm_window_days", 365, minimum=1)
         restrict_so = SQL("")
         partners = SQL("res_partner")
         restrict_move = SQL("")
@@ -552,10 +651,15 @@ class PulsePartnerStats(models.Model):
             )
         )
         upserted, deleted = cr.fetchone()
+        written = upserted + deleted
         if not full:
             # the affinity between categories is a population figure, recomputed by the
             # full refresh; the touched customers' recommendations follow their purchases
-            self.env["pulse.category.affinity"]._recommend(partner_ids)
+            written += self.env["pulse.category.affinity"]._recommend(partner_ids)
+        # Fresh statistics for what reads the facts next (segment filters, partner search,
+        # segments' key figures): planned from a stale, near-empty sample, "last order
+        # before X" ran as a nested loop over a million customers (130 s instead of seconds).
+        analyze_if_large(cr, self._table, written, full=full)
         self.invalidate_model()
         return upserted, deleted
 
@@ -567,10 +671,7 @@ class PulsePartnerStats(models.Model):
         facts, available from the day of installation (no snapshot to wait a month for)."""
         cr = self.env.cr
         day = fields.Date.context_today(self) - timedelta(days=days)
-        window = int(
-            self.env["ir.config_parameter"].sudo().get_param("customer_pulse.rfm_window_days", 365)
-            or 365
-        )
+        window = int_param(self.env, "customer_pulse.rfm_window_days", 365, minimum=1)
         cr.execute(
             SQL(
                 """
@@ -673,11 +774,7 @@ class PulsePartnerStats(models.Model):
         # one refresh at a time: two writing the same rows in different orders could deadlock
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
         self.env.cr.execute("DELETE FROM pulse_stats_queue")
-        upserted, deleted = self._refresh()
-        # Fresh statistics for the filters that read the facts (segments, partner search):
-        # planned from a stale, near-empty sample, "last order before X" ran as a nested loop
-        # over a million customers (130 s instead of seconds).
-        self.env.cr.execute("ANALYZE pulse_partner_stats")
+        upserted, deleted = self._refresh()  # analyses what it wrote
         _logger.info("customer facts: full refresh, %d rows written, %d dropped", upserted, deleted)
         if derived:
             self._refresh_derived(profile=profile)
@@ -698,10 +795,16 @@ class PulsePartnerStats(models.Model):
             steps.append(
                 ("profile", self.env["pulse.attribute.value"]._refresh_purchase_attributes)
             )
+        written = {}
         for name, step in steps:
             start = time.monotonic()
-            step()
+            written[name] = step()
             timings[name] = round(time.monotonic() - start, 2)
+        # the recommendations and the RFM segment of 30 days ago rewrite the facts' rows (all
+        # of them, the first time); the affinity and the profile analyse their own tables
+        analyze_if_large(
+            self.env.cr, self._table, written["recommendations"] + written["previous_rfm"]
+        )
         _logger.info("customer facts: derived figures refreshed in %s", timings)
         return timings
 

@@ -25,12 +25,14 @@ class PulseSegmentKpi(models.Model):
     revenue = fields.Monetary(
         "Revenue (RFM window)",
         readonly=True,
+        groups="account.group_account_invoice",
         help="Invoiced to the members, net of refunds, over the RFM window (12 months by "
         "default).",
     )
     revenue_share = fields.Float(
         "Share of revenue (%)",
         readonly=True,
+        groups="account.group_account_invoice",
         digits=(16, 1),
         aggregator="sum",
         help="The members' revenue over the RFM window as a share of the company's.",
@@ -57,6 +59,7 @@ class PulseSegmentKpi(models.Model):
     forecast_revenue = fields.Monetary(
         "Forecast revenue (90 days)",
         readonly=True,
+        groups="account.group_account_invoice",
         help="Forecast orders of each member times their average order value.",
     )
 
@@ -67,7 +70,11 @@ class PulseSegmentKpi(models.Model):
                 """
             CREATE OR REPLACE VIEW pulse_segment_kpi AS
             WITH params AS (
-                SELECT COALESCE((SELECT NULLIF(value, '')::integer FROM ir_config_parameter
+                -- anything but a positive whole number reads as the default (as everywhere
+                -- else, tools/params.py): a typo in the system parameters breaks no screen
+                SELECT COALESCE((SELECT CASE WHEN value ~ '^ *0*[1-9][0-9]{0,5} *$'
+                                             THEN value::integer END
+                                   FROM ir_config_parameter
                                   WHERE key = 'customer_pulse.rfm_window_days'), 365)
                        AS window_days
             ), per_member AS (

@@ -1,4 +1,10 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.tools import SQL, sql
+
+from ..tools.analyze import analyze_if_large
+
+# Columns of earlier versions, dropped by an update.
+OLD_COLUMNS = ("company_id", "create_uid", "write_uid", "create_date", "write_date")
 
 
 class PulseSegmentMember(models.Model):
@@ -32,21 +38,41 @@ class PulseSegmentMember(models.Model):
     is_open = fields.Boolean("Member now", compute="_compute_is_open", search="_search_is_open")
 
     def init(self):
-        # at most one open stay per customer and segment; columns of earlier versions
-        self.env.cr.execute(
-            """
-            -- reports reading memberships are recreated after this (their models follow)
-            DROP VIEW IF EXISTS pulse_segment_kpi, pulse_segment_size;
-            ALTER TABLE pulse_segment_member
-                DROP COLUMN IF EXISTS company_id,
-                DROP COLUMN IF EXISTS create_uid,
-                DROP COLUMN IF EXISTS write_uid,
-                DROP COLUMN IF EXISTS create_date,
-                DROP COLUMN IF EXISTS write_date;
-            CREATE UNIQUE INDEX IF NOT EXISTS pulse_segment_member_open_uniq
-                ON pulse_segment_member (segment_id, partner_id) WHERE date_left IS NULL
-            """
+        # Only what is missing or left over: a module update runs in one transaction, and
+        # ALTER TABLE or CREATE INDEX (even IF NOT EXISTS) would lock the memberships until
+        # it ends.
+        cr = self.env.cr
+        cr.execute(
+            "SELECT attname FROM pg_attribute"
+            " WHERE attrelid = to_regclass(%s) AND attname = ANY(%s) AND NOT attisdropped",
+            [self._table, list(OLD_COLUMNS)],
         )
+        old = [r[0] for r in cr.fetchall()]
+        if old:
+            # columns of earlier versions; the reports reading memberships are recreated
+            # after this (their models follow)
+            cr.execute("DROP VIEW IF EXISTS pulse_segment_kpi, pulse_segment_size")
+            cr.execute(
+                SQL(
+                    "ALTER TABLE %s %s",
+                    SQL.identifier(self._table),
+                    SQL(", ").join(SQL("DROP COLUMN %s", SQL.identifier(c)) for c in old),
+                )
+            )
+        # at most one open stay per customer and segment
+        if not sql.index_exists(cr, "pulse_segment_member_open_uniq"):
+            cr.execute(
+                "CREATE UNIQUE INDEX pulse_segment_member_open_uniq"
+                " ON pulse_segment_member (segment_id, partner_id) WHERE date_left IS NULL"
+            )
+
+    @api.model
+    def _analyze_after_refresh(self, written):
+        """Fresh planner statistics once a segment refresh opened and closed `written`
+        memberships, when that is many: the segment's form reads its key figures
+        (pulse.segment.kpi) through this table right after, and planned on the statistics of
+        the empty table the first read at 100k customers took 418 s instead of 125 ms."""
+        return analyze_if_large(self.env.cr, self._table, written)
 
     def _compute_is_open(self):
         for member in self:

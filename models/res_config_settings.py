@@ -1,4 +1,16 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools.params import int_param
+
+# The whole-number settings: field, system parameter, default, smallest meaningful value.
+INT_SETTINGS = (
+    ("pulse_rfm_window_days", "customer_pulse.rfm_window_days", 365, 1),
+    ("pulse_lapsed_days", "customer_pulse.lapsed_days", 365, 1),
+    ("pulse_cap_touches", "customer_pulse.cap_touches", 3, 0),
+    ("pulse_cap_days", "customer_pulse.cap_days", 7, 1),
+    ("pulse_external_max_attempts", "customer_pulse.external_max_attempts", 3, 1),
+)
 
 
 class ResConfigSettings(models.TransientModel):
@@ -45,3 +57,52 @@ class ResConfigSettings(models.TransientModel):
         help="Sent as 'Authorization: Bearer <token>'. Stored in a system parameter: only "
         "administrators read it.",
     )
+    pulse_external_max_attempts = fields.Integer(
+        string="External calls at most",
+        config_parameter="customer_pulse.external_max_attempts",
+        default=3,
+        help="A webhook or SMS gateway call that fails for a passing reason (unreachable, "
+        "timeout, 429, 5xx) is made again later, with the same Idempotency-Key, at most this "
+        "many times in all; then the step fails.",
+    )
+
+    @api.constrains(*(setting[0] for setting in INT_SETTINGS))
+    def _check_pulse_numbers(self):
+        for settings in self:
+            for name, _key, _default, minimum in INT_SETTINGS:
+                value = settings[name]
+                if value >= minimum:
+                    continue
+                label = self._fields[name]._description_string(self.env)
+                if minimum == 0:
+                    raise ValidationError(
+                        self.env._(
+                            "%(setting)s cannot be negative (%(value)s): enter 0 for no cap.",
+                            setting=label,
+                            value=value,
+                        )
+                    )
+                raise ValidationError(
+                    self.env._(
+                        "%(setting)s must be at least %(minimum)s, not %(value)s.",
+                        setting=label,
+                        minimum=minimum,
+                        value=value,
+                    )
+                )
+
+    def get_values(self):
+        res = super().get_values()
+        # a bad value typed in the system parameters shows as the default (a warning is
+        # logged), instead of 0, which could not be saved
+        for name, key, default, minimum in INT_SETTINGS:
+            res[name] = int_param(self.env, key, default, minimum=minimum)
+        return res
+
+    def set_values(self):
+        super().set_values()
+        # Odoo stores nothing for a number left at 0, which then reads as the default: a
+        # frequency cap of 0 (no cap) is stored as such
+        if self.pulse_cap_touches == 0:
+            # sudo: system parameters are administrators' records; this is the settings screen
+            self.env["ir.config_parameter"].sudo().set_param("customer_pulse.cap_touches", "0")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make test: the whole suite, browser tours included, on a fresh database dropped afterwards.
 # TEST_TAGS narrows it (Odoo's --test-tags syntax), e.g. make test TEST_TAGS=/customer_pulse:TestDemoHistory
+# After the whole suite, the addon is uninstalled for real and the database checked for
+# leftovers (UNINSTALL_CHECK=1 adds that to a narrowed run, UNINSTALL_CHECK=0 skips it).
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
 "$(dirname "$0")/setup.sh" test
@@ -31,4 +33,29 @@ odoo_bin -d "$test_db" -i customer_pulse --without-demo=all --test-enable \
 rc=${PIPESTATUS[0]}
 set -e
 say "ran in $(( $(date +%s) - start )) s"
+
+# Then a real uninstall of the addon from the test database, and the check that it left the
+# ERP clean (scripts/uninstall_check.py): its problems go into the log as failures. On the
+# whole suite only, unless UNINSTALL_CHECK=1 (or 0) says otherwise.
+uninstall_step() {
+  local step_rc
+  set +e
+  PULSE_UNINSTALL_PHASE=$1 odoo_bin shell -d "$test_db" --no-http --log-level=info \
+    --max-cron-threads=0 < "$REPO_DIR/scripts/uninstall_check.py" 2>&1 \
+    | tee -a "$log" | grep -E --line-buffered ' (ERROR|CRITICAL) |uninstall check' \
+    | grep -v --line-buffered 'Running as user .root. is a security risk'
+  step_rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$step_rc" != 0 ]; then
+    printf '%s 0 ERROR %s customer_pulse.uninstall_check: FAIL: uninstall check: the %s step exited with %s\n' \
+      "$(date '+%F %T,000')" "$test_db" "$1" "$step_rc" | tee -a "$log"
+  fi
+}
+if [ "${UNINSTALL_CHECK:-$([ -z "${TEST_TAGS:-}" ] && echo 1 || echo 0)}" = 1 ]; then
+  start=$(date +%s)
+  say "uninstalling customer_pulse from $test_db, then checking that it left nothing behind"
+  uninstall_step uninstall
+  uninstall_step check
+  say "uninstall check ran in $(( $(date +%s) - start )) s"
+fi
 "$PYTHON_BIN" "$REPO_DIR/scripts/parse_test_log.py" "$log" "$rc"
