@@ -43,6 +43,7 @@ class PulseEnrolment(models.Model):
     )
     attributed_revenue = fields.Monetary(
         readonly=True,
+        groups="account.group_account_invoice",
         help="Invoiced to the customer (net, untaxed) within the rule's attribution window "
         "after their first touch.",
     )
@@ -109,7 +110,7 @@ class PulseEnrolment(models.Model):
                        write_date = %(now)s
                  WHERE e.state = 'running' AND NOT EXISTS (
                        SELECT 1 FROM pulse_step_run r WHERE r.enrolment_id = e.id
-                          AND r.state IN ('scheduled', 'processing'))
+                          AND r.state IN ('scheduled', 'processing', 'unknown'))
                 """,
                 now=now,
             )

@@ -1,4 +1,7 @@
+import ipaddress
+import socket
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
@@ -19,6 +22,12 @@ ACTIONS = [
 # actions that reach the customer: they count toward the frequency cap and the
 # marketing hold, and are not sent in test mode (emails go to the test address)
 TOUCHES = ("email", "sms", "survey")
+# actions that use or pass on the customer's data toward them or a third party: a customer
+# who objects to profiling is left out of them
+CUSTOMER_FACING = ("email", "sms", "survey", "webhook", "list_add")
+# non-public webhook hosts (private, loopback, link-local…) an administrator allows:
+# host names, addresses or networks, comma-separated
+WEBHOOK_ALLOWED_HOSTS = "customer_pulse.webhook_allowed_hosts"
 
 
 class PulseRuleStep(models.Model):
@@ -83,14 +92,24 @@ class PulseRuleStep(models.Model):
     mailing_list_id = fields.Many2one("mailing.list", ondelete="restrict")
     tag_ids = fields.Many2many("res.partner.category", string="Tags")
     survey_id = fields.Many2one("survey.survey", ondelete="restrict")
-    webhook_url = fields.Char("URL")
+    webhook_url = fields.Char(
+        "URL",
+        help="https:// only (http:// only to this machine, for a rule in test mode). "
+        "Private, loopback and link-local addresses are refused unless an administrator "
+        "lists the host in the system parameter customer_pulse.webhook_allowed_hosts; "
+        "redirects are not followed.",
+    )
     webhook_secret = fields.Char(
         "Signing secret",
         groups="customer_pulse.group_pulse_manager",
         help="The body is signed with HMAC-SHA256 and this secret (X-Pulse-Signature).",
     )
     server_action_id = fields.Many2one(
-        "ir.actions.server", domain="[('model_id.model', '=', 'res.partner')]", ondelete="restrict"
+        "ir.actions.server",
+        domain="[('model_id.model', '=', 'res.partner')]",
+        ondelete="restrict",
+        help="An action on contacts that you and the rule's responsible may run; it runs "
+        "with the responsible's access rights.",
     )
     notify_user_ids = fields.Many2many(
         "res.users", string="Notify", help="These users are told each time the step runs."
@@ -205,16 +224,27 @@ class PulseRuleStep(models.Model):
     @api.constrains("condition")
     def _check_condition(self):
         for step in self.filtered("condition"):
-            try:
-                step.rule_id._partner_query(step.condition)
-            except Exception as e:
-                raise ValidationError(
-                    self.env._(
-                        "The condition of step %(name)s is not valid: %(error)s",
-                        name=step.name,
-                        error=e,
+            # evaluated as its author and as the rule's responsible, who it runs as
+            self.env["pulse.segment"]._check_filter(
+                step.condition,
+                step.rule_id.company_id,
+                step.rule_id.user_id,
+                self.env._("The condition of step %(name)s", name=step.name),
+            )
+
+    @api.constrains("action", "server_action_id")
+    def _check_server_action(self):
+        """A server action step is only for actions on contacts that its author (and the
+        rule's responsible, who it runs as) may run: a rule cannot lend anyone rights."""
+        for step in self.filtered(lambda s: s.action == "server_action" and s.server_action_id):
+            # the superuser (install, data files) binds no rights
+            users = (self.env.user | step.rule_id.user_id).filtered(lambda u: not u._is_superuser())
+            for user in users:
+                refusal = step._server_action_refusal(user)
+                if refusal:
+                    raise ValidationError(
+                        self.env._("Step %(name)s: %(reason)s.", name=step.name, reason=refusal)
                     )
-                ) from e
 
     def _configuration_errors(self):
         self.ensure_one()
@@ -241,12 +271,14 @@ class PulseRuleStep(models.Model):
             and not (self.activity_user_id)
         ):
             errors.append(self.env._("choose the user"))
-        if (
-            self.action == "webhook"
-            and self.webhook_url
-            and not self.webhook_url.startswith(("http://", "https://"))
-        ):
-            errors.append(self.env._("the URL must start with http:// or https://"))
+        if self.action == "webhook" and self.webhook_url:
+            refusal = self._webhook_url_refusal(self.rule_id.test_mode)
+            if refusal:
+                errors.append(refusal)
+        if self.action == "server_action" and self.server_action_id:
+            refusal = self._server_action_refusal(self.rule_id.user_id)
+            if refusal:
+                errors.append(refusal)
         template = self.mail_template_id if self.action == "email" else False
         if template and template.model != "res.partner":
             errors.append(self.env._("the email template must be for contacts"))
@@ -257,3 +289,98 @@ class PulseRuleStep(models.Model):
     def _delay(self):
         self.ensure_one()
         return timedelta(**{self.delay_unit: self.delay})
+
+    def _server_action_refusal(self, user):
+        """Why `user` may not run this step's server action (None: they may). The same
+        checks as Odoo's own run(): the action's groups, or else write access to contacts."""
+        self.ensure_one()
+        if not user:
+            return self.env._("the rule has no responsible to run the server action as")
+        # server actions are readable by administrators only: read just what is checked
+        action = self.server_action_id.sudo()
+        if action.model_id.model != "res.partner":
+            return self.env._(
+                "the server action %(action)s is not an action on contacts", action=action.name
+            )
+        if action.groups_id:
+            if not action.groups_id & user.groups_id:
+                return self.env._(
+                    "%(user)s may not run the server action %(action)s (allowed to: %(groups)s)",
+                    user=user.name,
+                    action=action.name,
+                    groups=", ".join(action.groups_id.mapped("full_name")),
+                )
+        elif not self.env["res.partner"].with_user(user).has_access("write"):
+            return self.env._(
+                "%(user)s may not run the server action %(action)s (no right to edit contacts)",
+                user=user.name,
+                action=action.name,
+            )
+        return None
+
+    def _webhook_url_refusal(self, test_mode):
+        """Why this step's webhook URL may not be called, by its form (None: it may):
+        https only, or http to this machine for a rule in test mode; no credentials in it.
+        Where the host points is checked at each call (_webhook_address_refusal)."""
+        self.ensure_one()
+        parts = urlsplit((self.webhook_url or "").strip())
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or not host:
+            return self.env._("the URL must start with https://")
+        if parts.username or parts.password:
+            return self.env._("the URL cannot hold credentials: use the signing secret")
+        if parts.scheme == "http" and not (test_mode and _is_loopback_name(host)):
+            return self.env._(
+                "the URL must start with https:// (http:// only to this machine, in test mode)"
+            )
+        return None
+
+    def _webhook_address_refusal(self, test_mode):
+        """Why the host of this step's webhook may not be called now, by where it points
+        (None: it may): private, loopback, link-local and other non-public addresses are
+        refused unless an administrator listed the host, the address or its network in the
+        system parameter customer_pulse.webhook_allowed_hosts. Raises OSError when the
+        host does not resolve (a transient failure)."""
+        self.ensure_one()
+        parts = urlsplit((self.webhook_url or "").strip())
+        host = (parts.hostname or "").lower()
+        # system parameters are for administrators: the allow-list is read, not shown
+        allowed = self.env["ir.config_parameter"].sudo().get_param(WEBHOOK_ALLOWED_HOSTS) or ""
+        allowed = {entry.strip().lower() for entry in allowed.split(",") if entry.strip()}
+        networks = []
+        for entry in allowed:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                continue  # a host name
+        default_port = 443 if parts.scheme == "https" else 80
+        infos = socket.getaddrinfo(host, parts.port or default_port, proto=socket.IPPROTO_TCP)
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            address = getattr(address, "ipv4_mapped", None) or address
+            if parts.scheme == "http" and not (test_mode and address.is_loopback):
+                return self.env._(
+                    "%(host)s is not this machine: http:// only to this machine, in test mode",
+                    host=host,
+                )
+            public = address.is_global and not address.is_multicast
+            if public or host in allowed or any(address in net for net in networks):
+                continue
+            return self.env._(
+                "%(host)s points to a private, loopback or link-local address (%(address)s): "
+                "refused unless an administrator allows it (%(param)s)",
+                host=host,
+                address=str(address),
+                param=WEBHOOK_ALLOWED_HOSTS,
+            )
+        return None
+
+
+def _is_loopback_name(host):
+    """True for a host that names this machine: localhost or a loopback address."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

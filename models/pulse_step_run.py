@@ -2,9 +2,11 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -12,14 +14,23 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize
 
-from .pulse_rule_step import TOUCHES
+from ..tools.params import int_param
+from .pulse_rule_step import CUSTOMER_FACING, TOUCHES, _is_loopback_name
 
 _logger = logging.getLogger(__name__)
 
 BATCH = 200  # runs claimed per transaction
 TIME_BUDGET = 50  # seconds a cron call works before handing over (Odoo kills a cron at 120 s)
 WEBHOOK_TIMEOUT = 10  # seconds
-WEBHOOK_ATTEMPTS = 3
+# external calls of a run at most, by default (setting customer_pulse.external_max_attempts)
+MAX_ATTEMPTS = 3
+# an external call started this long ago with no outcome recorded: its worker died
+LOST_CALL_AFTER = timedelta(minutes=15)
+# a query string, fragment or credentials left in a URL quoted by an error
+_URL_SECRETS = re.compile(
+    r"(?P<keep>(?:[a-z][a-z0-9+.-]*://|\burl: )[^\s?#'\"<>]*)[?#][^\s'\"<>)]*", re.IGNORECASE
+)
+_URL_USERINFO = re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@", re.IGNORECASE)
 
 
 class RunSkipped(Exception):
@@ -48,6 +59,7 @@ class PulseStepRun(models.Model):
             ("done", "Done"),
             ("skipped", "Skipped"),
             ("failed", "Failed"),
+            ("unknown", "Outcome unknown"),
             ("cancelled", "Cancelled"),
         ],
         required=True,
@@ -57,7 +69,17 @@ class PulseStepRun(models.Model):
     scheduled_at = fields.Datetime(required=True, index=True)
     executed_at = fields.Datetime()
     attempts = fields.Integer(default=0)
-    reason = fields.Char(help="Why the step was skipped or cancelled.")
+    call_started_at = fields.Datetime(
+        "Call started",
+        readonly=True,
+        copy=False,
+        help="The external call (webhook, SMS gateway) of this run started then; cleared "
+        "when its outcome is recorded.",
+    )
+    reason = fields.Char(
+        help="Why the step was skipped or cancelled, why its outcome is unknown, or who "
+        "retried it or marked it done by hand."
+    )
     error = fields.Text()
     test_mode = fields.Boolean(readonly=True)
     res_model = fields.Char("Produced (model)", readonly=True)
@@ -156,24 +178,34 @@ class PulseStepRun(models.Model):
     # ----------------------------------------------------------------- engine
     @api.model
     def _cron_run_engine(self):
-        """Enrol, then run the due steps in batches: a commit per batch (the documented
-        cron batching), progress reported to the scheduler, a hand-over to the next call
-        when the time budget is spent."""
+        """Enrol, then run the due steps in batches within a time budget, checked between
+        runs too: progress reported to the scheduler, a hand-over to the next call when the
+        budget is spent.
+
+        The cron is the one place commits belong: a batch commits its effects together
+        with the runs it marks done, and an external call (webhook, SMS gateway) is made
+        only once its claim is committed, its outcome recorded and committed right after
+        (see _call_external)."""
         auto_commit = not getattr(threading.current_thread(), "testing", False)
-        self._enrol_all()
-        if auto_commit:
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-        started = time.monotonic()
-        done = 0
-        while True:
-            processed = self._process_due(BATCH)
-            done += processed
+
+        def commit():
+            self.env.flush_all()
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
+
+        deadline = time.monotonic() + TIME_BUDGET
+        self._sweep_lost_calls()
+        self._enrol_all()
+        commit()
+        done = 0
+        while True:
+            processed = self._process_due(BATCH, deadline=deadline, commit=commit)
+            done += processed
+            commit()
             if not processed:
                 break
-            if time.monotonic() - started > TIME_BUDGET:
-                self._wake_up()
+            if time.monotonic() > deadline:
+                self._wake_up()  # the budget is spent: the next call goes on
                 break
         self.env["pulse.enrolment"]._sweep()
         remaining = self.search_count(
@@ -193,39 +225,70 @@ class PulseStepRun(models.Model):
                     total += rule._enrol()
             except Exception as e:
                 _logger.warning("rule %s (%s) could not enrol: %s", rule.id, rule.name, e)
-                rule.write({"state": "paused", "error": str(e)})
+                rule._pause_broken(str(e))
         return total
 
     @api.model
     def _claim(self, limit):
-        """Claim due runs: FOR UPDATE SKIP LOCKED, so that two workers never take the same
-        run; the claim commits or rolls back with the effects."""
+        """Claim due runs of running rules (a paused rule's steps wait): FOR UPDATE SKIP
+        LOCKED, so that two workers never take the same run; the claim commits or rolls
+        back with the effects."""
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            UPDATE pulse_step_run SET state = 'processing', attempts = attempts + 1,
+                   write_date = %(now)s
+             WHERE id IN (SELECT r.id FROM pulse_step_run r
+                           WHERE r.state = 'scheduled' AND r.scheduled_at <= %(now)s
+                             AND r.rule_id IN (SELECT id FROM pulse_rule
+                                                WHERE state = 'running')
+                           ORDER BY r.scheduled_at, r.id LIMIT %(limit)s
+                             FOR UPDATE OF r SKIP LOCKED)
+            RETURNING id
+            """,
+            {"now": now, "limit": limit},
+        )
+        ids = sorted(r[0] for r in self.env.cr.fetchall())
+        self.invalidate_model(["state", "attempts", "write_date"])
+        return self.browse(ids)
+
+    def _release(self):
+        """Give back claimed runs that did not start (time budget spent, rule paused):
+        scheduled again, the attempt not counted."""
+        if not self:
+            return
         self.env.flush_all()
         self.env.cr.execute(
             """
-            UPDATE pulse_step_run SET state = 'processing', attempts = attempts + 1
-             WHERE id IN (SELECT id FROM pulse_step_run
-                           WHERE state = 'scheduled' AND scheduled_at <= %s
-                           ORDER BY scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
-            RETURNING id
+            UPDATE pulse_step_run SET state = 'scheduled', attempts = GREATEST(attempts - 1, 0)
+             WHERE id = ANY(%s) AND state = 'processing' AND call_started_at IS NULL
             """,
-            [fields.Datetime.now(), limit],
+            [self.ids],
         )
-        ids = sorted(r[0] for r in self.env.cr.fetchall())
-        self.invalidate_model(["state", "attempts"])
-        return self.browse(ids)
+        self.invalidate_recordset(["state", "attempts"])
 
     @api.model
-    def _process_due(self, limit=BATCH):
-        """Claim and run up to `limit` due runs in this transaction. Returns how many.
+    def _process_due(self, limit=BATCH, deadline=None, commit=None):
+        """Claim and run up to `limit` due runs. Returns how many were run.
 
         Each run is first checked on its own (closed enrolment, exit, condition,
-        exclusions). The ready runs of one step then act together where the action has a
-        batch form (one template rendering for all the emails, one INSERT of all the
-        activities); if the batch fails, each run acts on its own, so that one bad record
-        fails only its own run."""
+        exclusions); the runs of a rule whose filters no longer evaluate wait, and the rule
+        is paused with the reason. The ready runs of one step then act together where the
+        action has a batch form (one template rendering for all the emails, one INSERT of
+        all the activities); if the batch fails, each run acts on its own, so that one bad
+        record fails only its own run. Past `deadline` (time.monotonic()), the runs not
+        acted yet are given back. External calls come last, each exactly once (see
+        _call_external); `commit` ends a transaction (the engine's cron commits, a plain
+        call only flushes)."""
+        commit = commit or self.env.flush_all
         runs = self._claim(limit)
         facts = runs._due_facts()
+        waiting = runs.filtered(lambda r: r.rule_id in facts["broken"])
+        for rule, error in facts["broken"].items():
+            rule._pause_broken(error)
+        waiting._release()
+        runs -= waiting
         ready = self.browse()
         reserved = {}  # touches of this batch per customer, for the frequency cap
         for run in runs:
@@ -233,26 +296,36 @@ class PulseStepRun(models.Model):
                 ready |= run
                 if run.step_id.action in TOUCHES and not run.test_mode:
                     reserved[run.partner_id.id] = reserved.get(run.partner_id.id, 0) + 1
-        for step in ready.step_id:
-            group = ready.filtered(lambda r, s=step: r.step_id == s)
+        external = ready.filtered(lambda r: r._is_external())
+        todo = left = ready - external
+
+        def late():  # at least one run acts in each call, whatever the budget
+            return deadline is not None and left != todo and time.monotonic() > deadline
+
+        for step in left.step_id:
+            group = left.filtered(lambda r, s=step: r.step_id == s)
+            if late():
+                break
             produced = group._act_in_batch()
             if produced is None:
                 for run in group:
+                    if late():
+                        break
                     run._guarded(run._act)
+                    left -= run
             else:
                 group._finish(produced)
-        self.env.flush_all()
-        return len(runs)
-
-    def _execute(self):
-        """Run one claimed step on its own: checks, effect and new state."""
-        self.ensure_one()
-        if self._guarded(self._check_due, self._due_facts(), {}):
-            self._guarded(self._act)
+                left -= group
+        if left:
+            left._release()
+            self._wake_up()
+        commit()  # the batch's effects, and the claims of its external calls
+        external._call_external(commit, deadline)
+        return len(runs) - len(left)
 
     def _guarded(self, method, *args):
-        """Call method in a savepoint; a skip, a retry or an error becomes this run's
-        state. Returns method's result, or False when it did not complete."""
+        """Call method in a savepoint; a skip or an error becomes this run's state.
+        Returns method's result, or False when it did not complete."""
         now = fields.Datetime.now()
         try:
             with self.env.cr.savepoint():
@@ -260,38 +333,260 @@ class PulseStepRun(models.Model):
         except RunSkipped as skip:
             self.write({"state": "skipped", "reason": str(skip), "executed_at": now})
             self._schedule_children()  # an unreachable customer still gets the next steps
-        except RetryLater as retry:
-            self.write(
-                {
-                    "state": "scheduled",
-                    "error": str(retry),
-                    "scheduled_at": now + timedelta(minutes=2**self.attempts),
-                    **getattr(retry, "call", {}),
-                }
-            )
         except Exception as e:
             _logger.info("pulse step run %s failed: %s", self.id, e)
+            self.write({"state": "failed", "error": str(e) or repr(e), "executed_at": now})
+        return False
+
+    # -------------------------------------------------------- external calls
+    def _is_external(self):
+        """True when this run's action calls out of the machine (a webhook, a text through
+        the HTTP gateway): it is made exactly once, outside the batch's transaction."""
+        self.ensure_one()
+        if self.step_id.action == "webhook":
+            return True
+        if self.step_id.action == "sms" and not self.test_mode:
+            # sudo: system parameters are for administrators; the engine reads its settings
+            params = self.env["ir.config_parameter"].sudo()
+            return params.get_param("customer_pulse.sms_gateway", "odoo") == "http"
+        return False
+
+    def _call_external(self, commit, deadline=None):
+        """Make the external calls of these claimed runs, each at most once per attempt:
+        the call is marked started and committed before it is made, it is made with no
+        write open, and its outcome is recorded and committed right after. A worker that
+        dies in between leaves the run 'processing' with its call started: the next engine
+        pass shows it as outcome unknown (_sweep_lost_calls) instead of calling again."""
+        for index, run in enumerate(self):
+            if index and deadline is not None and time.monotonic() > deadline:
+                self[index:]._release()
+                commit()
+                self._wake_up()
+                return
+            request = run._guarded(run._external_request)
+            if not request:  # skipped or failed before calling, with the reason
+                commit()
+                continue
+            if not run._mark_call_started():
+                continue  # taken back meanwhile: not ours to call any more
+            commit()
+            outcome = run._send(request)
+            run._record_call_outcome(request, outcome)
+            commit()
+
+    def _mark_call_started(self):
+        """Mark the call of this run as started, if it is still this worker's claim."""
+        self.ensure_one()
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            UPDATE pulse_step_run SET call_started_at = %s, write_date = %s
+             WHERE id = %s AND state = 'processing' AND call_started_at IS NULL
+               AND attempts = %s
+            RETURNING id
+            """,
+            [now, now, self.id, self.attempts],
+        )
+        started = bool(self.env.cr.fetchall())
+        self.invalidate_recordset(["call_started_at", "write_date"])
+        return started
+
+    def _external_request(self):
+        """What this run's external call sends: {url, body, headers, what, secrets (kept
+        out of errors), check (a last check made right before the call)...}, checked and
+        rendered before the call is marked started. Raises RunSkipped or an error."""
+        request = getattr(self, f"_request_{self.step_id.action}")()
+        request["headers"] = {**request["headers"], "Idempotency-Key": self._idempotency_key()}
+        parts = urlsplit(request["url"])
+        request["secrets"] = [
+            *request.get("secrets", []),
+            parts.query,
+            parts.fragment,
+            parts.username,
+            parts.password,
+            *(value for _key, value in parse_qsl(parts.query)),
+        ]
+        return request
+
+    def _send(self, request):
+        """Make the call; no database write here. Returns the outcome: {status: 'done',
+        'retry' (a transient failure) or 'failed', error, response_code, duration_ms}."""
+        what = request["what"]
+        started = time.monotonic()
+        try:
+            refusal = request["check"]() if request.get("check") else None
+            if refusal:
+                return {"status": "failed", "error": refusal}
+            response = requests.post(
+                request["url"],
+                data=request["body"],
+                headers=request["headers"],
+                timeout=WEBHOOK_TIMEOUT,
+                allow_redirects=False,
+            )
+        except (requests.RequestException, OSError) as e:
+            return {
+                "status": "retry",
+                "error": self.env._("%(what)s unreachable: %(error)s", what=what, error=e),
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            }
+        code = response.status_code
+        outcome = {
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "response_code": code,
+            "status": "done",
+        }
+        if 300 <= code < 400:
+            outcome["status"] = "failed"
+            outcome["error"] = self.env._(
+                "%(what)s answered a redirect (%(code)s): not followed", what=what, code=code
+            )
+        elif code == 429 or code >= 500:
+            outcome["status"] = "retry"
+            outcome["error"] = self.env._("%(what)s answered %(code)s", what=what, code=code)
+        elif code >= 400:
+            outcome["status"] = "failed"
+            outcome["error"] = self.env._(
+                "%(what)s refused the call: %(code)s", what=what, code=code
+            )
+        return outcome
+
+    def _record_call_outcome(self, request, outcome):
+        """Record an external call's outcome on its run, in a short transaction of its own
+        (the engine commits right after): done, scheduled again after a transient failure
+        while attempts are left (the same Idempotency-Key), or failed."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        vals = {
+            "call_started_at": False,
+            "duration_ms": outcome.get("duration_ms", 0),
+            "response_code": outcome.get("response_code", 0),
+        }
+        error = _redact(outcome.get("error") or "", request.get("secrets", []))
+        status = outcome["status"]
+        if status == "retry":
+            attempts = int_param(
+                self.env, "customer_pulse.external_max_attempts", MAX_ATTEMPTS, minimum=1
+            )
+            if self.attempts < attempts:
+                at = now + timedelta(minutes=2**self.attempts)
+                self.write({**vals, "state": "scheduled", "error": error, "scheduled_at": at})
+                self._wake_up(at)
+                return
+            status = "failed"
+            error = self.env._("%(error)s (after %(n)s attempts)", error=error, n=self.attempts)
+        if status == "failed":
+            self.write({**vals, "state": "failed", "error": error, "executed_at": now})
+            return
+        try:
+            with self.env.cr.savepoint():
+                self.write(vals)
+                produced = request["done"](outcome) if request.get("done") else None
+                self._finish({self: produced} if produced else {})
+        except Exception as e:  # the call went through: that is never lost
+            _logger.warning("pulse step run %s: call made, recording failed: %s", self.id, e)
             self.write(
                 {
-                    "state": "failed",
-                    "error": str(e) or repr(e),
+                    **vals,
+                    "state": "done",
                     "executed_at": now,
-                    **getattr(e, "call", {}),
+                    "error": self.env._(
+                        "called, but what follows the call failed: %(error)s",
+                        error=_redact(str(e), request.get("secrets", [])),
+                    ),
                 }
             )
-        return False
+
+    @api.model
+    def _sweep_lost_calls(self):
+        """Runs whose external call started long ago with no outcome recorded: their worker
+        died between the call and its record. Whether the receiver got the call is unknown,
+        so it is not made again by itself: the run shows as outcome unknown, for someone to
+        check with the receiver, then retry it or mark it done. Claims of calls that never
+        started (the worker died before) go back to scheduled."""
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE pulse_step_run SET state = 'unknown', executed_at = %(now)s,
+                       write_date = %(now)s,
+                       reason = %(reason)s || to_char(call_started_at, 'YYYY-MM-DD HH24:MI:SS')
+                 WHERE state = 'processing' AND call_started_at < %(limit)s
+                """,
+                now=now,
+                limit=now - LOST_CALL_AFTER,
+                reason=self.env._(
+                    "outcome unknown (the call was made but its result never recorded: check "
+                    "with the receiver, then retry or mark done); call started at (UTC) "
+                ),
+            )
+        )
+        self.env.cr.execute(
+            """
+            UPDATE pulse_step_run SET state = 'scheduled', write_date = %s
+             WHERE state = 'processing' AND call_started_at IS NULL AND write_date < %s
+            """,
+            [now, now - LOST_CALL_AFTER],
+        )
+        self.invalidate_model(["state", "reason", "executed_at", "write_date"])
+
+    # ------------------------------------------------------------ by hand
+    def action_retry(self):
+        """Call again runs whose outcome is unknown (once the receiver says it did not get
+        the call): with the same Idempotency-Key, so that a receiver that did get it can
+        ignore it."""
+        self._check_unknown()
+        self.write(
+            {
+                "state": "scheduled",
+                "scheduled_at": fields.Datetime.now(),
+                "call_started_at": False,
+                "reason": self.env._("retried by %(user)s", user=self.env.user.name),
+            }
+        )
+        self._wake_up()
+        return True
+
+    def action_mark_done(self):
+        """Mark done runs whose outcome is unknown (the receiver says it got the call): the
+        steps after them follow."""
+        self._check_unknown()
+        self.write(
+            {
+                "call_started_at": False,
+                "reason": self.env._("marked done by %(user)s", user=self.env.user.name),
+            }
+        )
+        # sudo: what follows a done run (next steps, first touch, who is told) is the
+        # engine's bookkeeping, not rights of the user; theirs on these runs are checked
+        self.sudo()._finish({})
+        return True
+
+    def _check_unknown(self):
+        self.check_access("write")
+        if any(run.state != "unknown" for run in self):
+            raise UserError(
+                self.env._(
+                    "Only a step whose outcome is unknown is retried or marked done by hand."
+                )
+            )
 
     def _due_facts(self):
         """What the checks of these runs need, read set-based once for the batch: who
         bought since entering, who matches the exit filters and step conditions, who owes
-        money, how many touches each customer had lately."""
+        money, how many touches each customer had lately. A rule whose filter no longer
+        evaluates (a field removed since…) is in facts['broken'] with the error: its runs
+        wait, the other rules' go on."""
         cr = self.env.cr
         self.env.flush_all()
         partners = self.partner_id
         # prefetch what the per-run checks read
         partners.mapped("email")
         partners.mapped("is_blacklisted")
-        facts = {"bought": set(), "matches": {}, "overdue": set(), "touches": {}}
+        partners.mapped("pulse_profiling_objection")
+        facts = {"bought": set(), "matches": {}, "overdue": set(), "touches": {}, "broken": {}}
         enrolments = self.enrolment_id.filtered(lambda e: e.rule_id.exit_on_purchase)
         if enrolments:
             cr.execute(
@@ -311,12 +606,26 @@ class PulseStepRun(models.Model):
         }
         filters |= {(run.rule_id, run.step_id.condition) for run in self if run.step_id.condition}
         for rule, text in filters:
-            query = rule._partner_query(text)
-            if query is None:
-                facts["matches"][text] = set(partners.ids)
+            if rule in facts["broken"]:
                 continue
-            cr.execute(SQL("SELECT id FROM (%s) q WHERE id = ANY(%s)", query, partners.ids))
-            facts["matches"][text] = {r[0] for r in cr.fetchall()}
+            try:
+                with cr.savepoint():
+                    query = rule._partner_query(text)
+                    if query is None:
+                        matches = set(partners.ids)
+                    else:
+                        cr.execute(
+                            SQL("SELECT id FROM (%s) q WHERE id = ANY(%s)", query, partners.ids)
+                        )
+                        matches = {r[0] for r in cr.fetchall()}
+            except Exception as e:
+                _logger.warning("rule %s (%s): a filter fails: %s", rule.id, rule.name, e)
+                facts["broken"][rule] = self.env._(
+                    "the filter %(filter)s cannot be evaluated: %(error)s", filter=text, error=e
+                )
+                continue
+            # per rule: the same text reads with each rule's responsible and company
+            facts["matches"][rule.id, text] = matches
         cr.execute(
             """
             SELECT partner_id FROM pulse_partner_stats
@@ -325,10 +634,9 @@ class PulseStepRun(models.Model):
             [partners.ids, self.company_id.ids],
         )
         facts["overdue"] = {r[0] for r in cr.fetchall()}
-        params = self.env["ir.config_parameter"].sudo()
         facts["cap"] = (
-            int(params.get_param("customer_pulse.cap_touches", 3) or 0),
-            int(params.get_param("customer_pulse.cap_days", 7) or 0),
+            int_param(self.env, "customer_pulse.cap_touches", 3, minimum=0),
+            int_param(self.env, "customer_pulse.cap_days", 7, minimum=1),
         )
         touches, days = facts["cap"]
         if touches > 0 and days > 0:
@@ -358,7 +666,8 @@ class PulseStepRun(models.Model):
             enrolment._close(reason[0], reason[1])
             self.write({"state": "cancelled", "reason": reason[1]})
             return False
-        if step.condition and partner.id not in facts["matches"][step.condition]:
+        matches = facts["matches"].get((self.rule_id.id, step.condition), ())
+        if step.condition and partner.id not in matches:
             self.write(
                 {
                     "state": "skipped",
@@ -466,7 +775,8 @@ class PulseStepRun(models.Model):
         enrolment, rule = self.enrolment_id, self.rule_id
         if enrolment.id in facts["bought"]:
             return "converted", self.env._("bought since entering")
-        if rule.exit_domain and enrolment.partner_id.id in facts["matches"][rule.exit_domain]:
+        matches = facts["matches"].get((rule.id, rule.exit_domain), ())
+        if rule.exit_domain and enrolment.partner_id.id in matches:
             return "exited", self.env._("matches the exit filter")
         return None
 
@@ -475,6 +785,12 @@ class PulseStepRun(models.Model):
         partner, step, rule = self.partner_id, self.step_id, self.rule_id
         if not partner.active:
             return self.env._("archived")
+        # in test mode too: what the customer would get is shown as it will be
+        if (
+            step.action in CUSTOMER_FACING
+            and partner.commercial_partner_id.pulse_profiling_objection
+        ):
+            return self.env._("objects to profiling")
         if step.action in ("email", "survey") and not self.test_mode:
             if not email_normalize(partner.email or ""):
                 return self.env._("no valid email")
@@ -528,19 +844,23 @@ class PulseStepRun(models.Model):
         return mail
 
     def _do_sms(self):
-        """A text through the configured channel: Odoo's SMS service (sms.sms, sent by its
-        queue) or an HTTP gateway (one signed-in POST, at least once: the reference is the
-        same on every attempt)."""
+        """A text through Odoo's SMS service (sms.sms, sent by its queue). Through the HTTP
+        gateway, the text is an external call (_request_sms)."""
         if self.test_mode:
             raise RunSkipped(self.env._("test mode: no text sent"))
+        partner = self.partner_id
+        messages = partner._message_sms_with_template(
+            template=self.step_id.sms_template_id, partner_ids=partner.ids
+        )
+        return messages[:1] if messages else None
+
+    def _request_sms(self):
+        """A text through the HTTP gateway: one JSON POST with a bearer token, its reference
+        the run's Idempotency-Key (the same on every attempt)."""
+        # sudo: the gateway's URL and token are system parameters, for administrators
         params = self.env["ir.config_parameter"].sudo()
         template = self.step_id.sms_template_id
         partner = self.partner_id
-        if params.get_param("customer_pulse.sms_gateway", "odoo") != "http":
-            messages = partner._message_sms_with_template(
-                template=template, partner_ids=partner.ids
-            )
-            return messages[:1] if messages else None
         number = partner._phone_format(number=partner.mobile or partner.phone or "")
         if not number:
             raise RunSkipped(self.env._("invalid phone number"))
@@ -553,52 +873,31 @@ class PulseStepRun(models.Model):
         if token:
             headers["Authorization"] = f"Bearer {token}"
         payload = {"to": number, "body": body, "reference": self._idempotency_key()}
-        response = self._post(url, json.dumps(payload).encode(), headers, "SMS gateway")
-        return partner.sudo().message_post(
-            body=self.env._(
-                "Text sent to %(number)s through the SMS gateway (%(code)s): %(body)s",
-                number=number,
-                code=response.status_code,
-                body=body,
-            ),
-            subtype_xmlid="mail.mt_note",
-        )
+
+        def done(outcome):
+            # sudo: the note on the customer records what the rule sent, whoever reads it
+            return partner.sudo().message_post(
+                body=self.env._(
+                    "Text sent to %(number)s through the SMS gateway (%(code)s): %(body)s",
+                    number=number,
+                    code=outcome["response_code"],
+                    body=body,
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+
+        return {
+            "url": url,
+            "body": json.dumps(payload).encode(),
+            "headers": headers,
+            "what": self.env._("SMS gateway"),
+            "secrets": [token],
+            "done": done,
+        }
 
     def _idempotency_key(self):
+        """The same for every attempt of this run: the receiver deduplicates on it."""
         return f"pulse-run-{self.env.cr.dbname}-{self.id}"
-
-    def _post(self, url, body, headers, what):
-        """POST with a timeout; transient failures (unreachable, timeout, 429, 5xx) are
-        retried with back-off up to WEBHOOK_ATTEMPTS, other refusals fail the run. The
-        call's time and response code are kept on the run either way."""
-        headers = {**headers, "Idempotency-Key": self._idempotency_key()}
-        started = time.monotonic()
-        try:
-            response = requests.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
-        except requests.RequestException as e:
-            self._retry_or_fail(
-                self.env._("%(what)s unreachable: %(error)s", what=what, error=e),
-                {"duration_ms": int((time.monotonic() - started) * 1000)},
-            )
-        call = {
-            "duration_ms": int((time.monotonic() - started) * 1000),
-            "response_code": response.status_code,
-        }
-        if response.status_code >= 500 or response.status_code == 429:
-            self._retry_or_fail(
-                self.env._("%(what)s answered %(code)s", what=what, code=response.status_code),
-                call,
-            )
-        if response.status_code >= 400:
-            error = UserError(
-                self.env._(
-                    "%(what)s refused the call: %(code)s", what=what, code=response.status_code
-                )
-            )
-            error.call = call
-            raise error
-        self.write(call)
-        return response
 
     def _activity_user(self):
         step, partner = self.step_id, self.partner_id
@@ -699,8 +998,14 @@ class PulseStepRun(models.Model):
         )
 
     def _do_server_action(self):
-        action = self.step_id.server_action_id
-        action.sudo().with_context(
+        """Run the step's server action on the customer with the rights of the rule's
+        responsible (never as superuser), once checked again that they may run it: its
+        groups may have changed since the step was saved."""
+        rule, step = self.rule_id, self.step_id
+        refusal = step._server_action_refusal(rule.user_id)
+        if refusal:
+            raise UserError(refusal)
+        step.server_action_id.with_user(rule.user_id).with_company(rule.company_id).with_context(
             active_model="res.partner", active_id=self.partner_id.id, active_ids=self.partner_id.ids
         ).run()
 
@@ -720,29 +1025,43 @@ class PulseStepRun(models.Model):
             "run_id": self.id,
         }
 
-    def _do_webhook(self):
-        """POST the JSON payload, signed; at-least-once delivery: the receiver deduplicates
-        on the Idempotency-Key (the same for every attempt of this run)."""
-        if self.test_mode:
-            raise RunSkipped(self.env._("test mode: webhook not called"))
+    def _request_webhook(self):
+        """The signed JSON payload to the step's URL, checked again now: https (http only
+        to this machine, for a rule in test mode, which calls no other receiver), and right
+        before the call, where its host points (private addresses refused unless allowed).
+        At-least-once delivery: the receiver deduplicates on the Idempotency-Key."""
+        # sudo: the signing secret is for managers; the engine signs with it
         step = self.step_id.sudo()
+        refusal = step._webhook_url_refusal(self.test_mode)
+        if self.test_mode and (refusal or not _is_loopback_url(step.webhook_url)):
+            raise RunSkipped(self.env._("test mode: webhook not called (only on this machine)"))
+        if refusal:
+            raise UserError(refusal)
         body = json.dumps(self._webhook_payload(), sort_keys=True).encode()
         headers = {"Content-Type": "application/json"}
         if step.webhook_secret:
             signature = hmac.new(step.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Pulse-Signature"] = f"sha256={signature}"
-        self._post(step.webhook_url, body, headers, self.env._("webhook"))
-
-    def _retry_or_fail(self, message, call):
-        if self.attempts < WEBHOOK_ATTEMPTS:
-            error = RetryLater(message)
-        else:
-            error = UserError(
-                self.env._("%(message)s (after %(n)s attempts)", message=message, n=self.attempts)
-            )
-        error.call = call  # kept on the run although the savepoint rolls back
-        raise error
+        return {
+            "url": step.webhook_url.strip(),
+            "body": body,
+            "headers": headers,
+            "what": self.env._("webhook"),
+            "secrets": [step.webhook_secret],
+            "check": lambda: step._webhook_address_refusal(self.test_mode),
+        }
 
 
-class RetryLater(Exception):
-    """A transient failure: the run goes back to scheduled, later."""
+def _is_loopback_url(url):
+    host = (urlsplit((url or "").strip()).hostname or "").lower()
+    return _is_loopback_name(host)
+
+
+def _redact(text, secrets):
+    """The text of an error without the query strings, fragments and credentials of the
+    URLs it quotes, nor any of the given secrets (tokens, query values)."""
+    text = _URL_USERINFO.sub(r"\g<keep>", text)
+    text = _URL_SECRETS.sub(r"\g<keep>", text)
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text

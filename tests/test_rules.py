@@ -16,6 +16,9 @@ from odoo.tools import mute_logger
 from ..models import pulse_step_run
 from .common import PulseFactsCase
 
+# webhooks to a receiver on this machine: a rule in test mode (http:// to 127.0.0.1)
+LOCAL_TEST = {"test_mode": True, "test_email": "marketer@pulse.example"}
+
 
 class _Hook(BaseHTTPRequestHandler):
     """A webhook receiver on 127.0.0.1: records calls, answers the queued status codes
@@ -86,7 +89,12 @@ class TestRules(PulseFactsCase):
         )
 
     def start_receiver(self, statuses=(), delay=0):
-        """A real HTTP receiver on 127.0.0.1 for webhooks and the SMS gateway."""
+        """A real HTTP receiver on 127.0.0.1 for webhooks and the SMS gateway (an
+        administrator allows webhooks to 127.0.0.1; rules call it in test mode, the only
+        mode in which a webhook may use http:// to this machine)."""
+        self.env["ir.config_parameter"].set_param(
+            "customer_pulse.webhook_allowed_hosts", "127.0.0.1"
+        )
         server = HTTPServer(("127.0.0.1", 0), _Hook)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.addCleanup(server.server_close)
@@ -465,7 +473,9 @@ class TestRules(PulseFactsCase):
     def test_webhook_signed_retried_then_failed(self):
         server = self.start_receiver(statuses=[503, 200])
         url = f"http://127.0.0.1:{server.server_port}/hook"
-        rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}])
+        rule = self.make_rule(
+            steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}], **LOCAL_TEST
+        )
         rule.step_ids.webhook_secret = "s3cret"
         self.lapse_and_run(rule)
         run = self.runs(rule)
@@ -486,7 +496,9 @@ class TestRules(PulseFactsCase):
         server.shutdown()
         server.server_close()
         rule2 = self.make_rule(
-            name="Down", steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}]
+            name="Down",
+            steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}],
+            **LOCAL_TEST,
         )
         with freeze_time("2026-01-11 09:00:00"):
             rule2.action_start()
@@ -540,7 +552,9 @@ class TestRules(PulseFactsCase):
         # answers after the engine's own 10 s timeout
         server = self.start_receiver(delay=pulse_step_run.WEBHOOK_TIMEOUT + 1)
         url = f"http://127.0.0.1:{server.server_port}/slow"
-        rule = self.make_rule(steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}])
+        rule = self.make_rule(
+            steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}], **LOCAL_TEST
+        )
         # real time here: a frozen clock would freeze the client's timeout too
         self.make_order(self.lapsed, date.today() - timedelta(days=800))
         self.Stats._refresh_all()
