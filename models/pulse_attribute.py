@@ -2,7 +2,7 @@ import re
 from datetime import datetime
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 VALUE_TYPES = [
     ("selection", "Selection"),
@@ -149,6 +149,8 @@ class PulseAttribute(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        if {"visibility", "department_id"} & set(vals):
+            self._check_visibility_change(vals)
         if "value_type" in vals:
             used = (
                 self.env["pulse.attribute.value"]
@@ -168,6 +170,23 @@ class PulseAttribute(models.Model):
         if {"visibility", "department_id"} & set(vals):
             self.env["pulse.attribute.value"]._sync_private_department(self)
         return result
+
+    def _check_visibility_change(self, vals):
+        """Who sees an attribute's values is a manager's decision (a marketer edits the
+        rest of the attribute)."""
+        if self.env.su or self.env.user.has_group("customer_pulse.group_pulse_manager"):
+            return
+        changed = self.filtered(
+            lambda a: ("visibility" in vals and a.visibility != vals["visibility"])
+            or ("department_id" in vals and a.department_id.id != (vals["department_id"] or False))
+        )
+        if changed:
+            raise AccessError(
+                self.env._(
+                    "Only a Customer Pulse manager changes who sees %(attribute)s.",
+                    attribute=changed[0].name,
+                )
+            )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):

@@ -1,7 +1,7 @@
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 SOURCES = [
@@ -12,6 +12,10 @@ SOURCES = [
     ("rule", "Rule"),
 ]
 TYPED_FIELDS = ("value_char", "value_number", "value_date", "value_bool", "option_id", "option_ids")
+# set by a manager's act only (a decision, an erasure, a value kept to one department)
+MANAGER_FIELDS = ("is_resolution", "erased", "private_department_id")
+# what a person may still change on a recorded value: the rest is history
+EDITABLE_FIELDS = {"note"}
 INT_MAX = 2147483647
 
 
@@ -110,6 +114,13 @@ class PulseAttributeValue(models.Model):
         help="Only the members of this department see this value.",
     )
     erased = fields.Boolean(readonly=True, default=False, help="Erased at the customer's request.")
+    resolution_message_id = fields.Many2one(
+        "mail.message",
+        "Decision note",
+        readonly=True,
+        ondelete="set null",
+        help="The chatter note a manager's decision posted on the customer (emptied on erasure).",
+    )
     age_days = fields.Integer("Age (days)", compute="_compute_age_days")
     effective_reason = fields.Char("Why this value", compute="_compute_effective_reason")
 
@@ -202,12 +213,15 @@ class PulseAttributeValue(models.Model):
         partners = self.env["res.partner"]
         attributes = self.env["pulse.attribute"]
         user_departments = self.env.user.pulse_department_ids
+        is_manager = self._pulse_is_manager()
         for vals in vals_list:
             partner = partners.browse(vals.get("partner_id")).commercial_partner_id
             if partner:
                 vals["partner_id"] = partner.id
             attribute = attributes.browse(vals["attribute_id"])
             vals.setdefault("source", "manual")
+            if not is_manager:
+                self._check_manager_fields(attribute, vals)
             if (
                 vals["source"] in ("manual", "import")
                 and "department_id" not in vals
@@ -278,11 +292,42 @@ class PulseAttributeValue(models.Model):
         records._recompute_keys()
         return records
 
-    def write(self, vals):
-        if not self.env.context.get("pulse_erase") and set(vals) & (
-            set(TYPED_FIELDS)
-            | {"partner_id", "attribute_id", "department_id", "date", "raw", "source"}
+    @api.model
+    def _pulse_is_manager(self):
+        return self.env.su or self.env.user.has_group("customer_pulse.group_pulse_manager")
+
+    @api.model
+    def _check_manager_fields(self, attribute, vals):
+        """A decision, an erasure or a value kept private to a department is a manager's
+        act: refused from anyone else, whatever the form or the API sends."""
+        forbidden = [name for name in ("is_resolution", "erased") if vals.get(name)]
+        department = vals.get("private_department_id")
+        if department and not (
+            attribute.visibility == "private" and department == attribute.department_id.id
         ):
+            forbidden.append("private_department_id")
+        if forbidden:
+            raise AccessError(
+                self.env._(
+                    "Only a Customer Pulse manager records a value with %(fields)s.",
+                    fields=", ".join(self._fields[name].string for name in forbidden),
+                )
+            )
+
+    def write(self, vals):
+        # Recorded values are history. Only internal paths running as superuser (the
+        # erasure, a manager's decision) write more than the note: no context key or
+        # RPC call unlocks it.
+        if self.env.su:
+            return super().write(vals)
+        if set(vals) & set(MANAGER_FIELDS):
+            raise AccessError(
+                self.env._(
+                    "Decisions, erasures and private departments are set by their own "
+                    "actions, not edited."
+                )
+            )
+        if set(vals) - EDITABLE_FIELDS:
             raise UserError(
                 self.env._(
                     "A recorded value is history and is not edited: record a new assessment "
@@ -395,18 +440,47 @@ class PulseAttributeValue(models.Model):
 
     @api.model
     def _sync_private_department(self, attributes):
+        """After an attribute became private (or changed department): the values recorded
+        while it was shared become private to its department too. Values recorded while it
+        was private keep the department they were stamped with at creation, whatever the
+        attribute becomes: opening an attribute never exposes its history."""
         self.env.flush_all()
         self.env.cr.execute(
             """
             UPDATE pulse_attribute_value v
-               SET private_department_id = CASE WHEN a.visibility = 'private'
-                                                THEN a.department_id END
+               SET private_department_id = a.department_id
               FROM pulse_attribute a
              WHERE a.id = v.attribute_id AND a.id = ANY(%s)
+               AND a.visibility = 'private' AND v.private_department_id IS NULL
             """,
             [attributes.ids],
         )
         self.invalidate_model(["private_department_id"])
+
+    def _pulse_erase(self):
+        """Right to erasure: these values lose their content (and the decision notes they
+        posted in the chatter theirs); the rows stay, so counts and who-did-what keep
+        adding up. Private: reachable from the erasure only, never through RPC."""
+        values = self.sudo()  # sudo: write() lets no one but this path rewrite history
+        values.resolution_message_id.write({"body": ""})
+        values.write(
+            {
+                "value_char": False,
+                "value_number": 0.0,
+                "value_date": False,
+                "value_bool": False,
+                "option_id": False,
+                "option_ids": [fields.Command.clear()],
+                "value_display": self.env._("(erased)"),
+                "value_key": False,
+                "raw": False,
+                "note": False,
+                "warning": False,
+                "erased": True,
+            }
+        )
+        values._recompute_keys()
+        return values
 
     # ------------------------------------------------------------------ actions
     def action_history(self):

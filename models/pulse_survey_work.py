@@ -17,6 +17,7 @@ class PulseSurveyWork(models.Model):
     user_id = fields.Many2one("res.users", "Interviewer", readonly=True)
     department_id = fields.Many2one("pulse.department", readonly=True)
     partner_id = fields.Many2one("res.partner", "Customer", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True)
     kind = fields.Selection(
         [("interview", "Interview by staff"), ("self", "Answered by the customer")],
         readonly=True,
@@ -45,7 +46,11 @@ class PulseSurveyWork(models.Model):
                               JOIN pulse_department d ON d.id = r.department_id
                              WHERE r.user_id = ui.pulse_interviewer_id
                              ORDER BY d.sequence, d.id LIMIT 1) AS department_id,
-                           COALESCE(ui.pulse_partner_id, ui.partner_id) AS partner_id,
+                           -- a customer only suggested by a typed email is not theirs yet
+                           CASE WHEN ui.pulse_profile_state = 'unmatched' THEN ui.partner_id
+                                ELSE COALESCE(ui.pulse_partner_id, ui.partner_id)
+                           END AS partner_id,
+                           ui.pulse_company_id AS company_id,
                            CASE WHEN ui.pulse_interviewer_id IS NOT NULL THEN 'interview'
                                 ELSE 'self' END AS kind,
                            COALESCE(ui.pulse_profile_state, 'none') AS profile_state,

@@ -1,3 +1,4 @@
+import base64
 import json
 from datetime import date, timedelta
 
@@ -265,10 +266,15 @@ class TestSurveyMapping(ProfilingCase):
         self.assertEqual(value.attribute_id.name, "Wishes")
 
     def test_match_by_email_and_unmatched_queue(self):
+        # a typed email only suggests the customer: a person confirms it (the attack is
+        # played in test_profile_trust)
         by_email = self.answer(
             self.survey, {"Any wish?": "By email"}, email="BUYER@profiled.example"
         )
+        self.assertEqual(by_email.pulse_profile_state, "unmatched")
         self.assertEqual(by_email.pulse_partner_id, self.company_customer)
+        self.assertFalse(by_email.pulse_value_ids)
+        by_email.action_pulse_apply()
         self.assertEqual(by_email.pulse_value_ids.partner_id, self.company_customer)
         stranger = self.answer(
             self.survey, {"Any wish?": "Who am I"}, email="nobody@nowhere.example"
@@ -694,10 +700,8 @@ class TestConsentAndErasure(ProfilingCase):
         grade = self.assess(self.salesman, self.grade_a, "2026-01-01")
         partner = self.company_customer.with_user(self.pulse_manager)
         action = partner.action_pulse_export_profile()
-        attachment = self.env["ir.attachment"].browse(
-            int(action["url"].split("/")[3].split("?")[0])
-        )
-        exported = json.loads(attachment.raw)
+        export = self.env["pulse.profile.export"].browse(int(action["url"].split("/")[4]))
+        exported = json.loads(base64.b64decode(export.data))
         self.assertEqual({v["attribute"] for v in exported["values"]}, {"founding_date", "grade"})
         self.assertEqual(exported["survey_answers"][0]["answers"][0]["answer"], "1999-05-01")
         with self.assertRaises(UserError):
@@ -730,8 +734,12 @@ class TestConsentAndErasure(ProfilingCase):
         )
         self.assertFalse(again.pulse_value_ids)
         self.assertIn("objects to profiling", again.pulse_profile_note)
-        # until they consent again
+        # consenting again does not lift it: a manager does, with a reason
         self.company_customer.pulse_profiling_consent = True
+        self.assertTrue(self.company_customer.pulse_profiling_objection)
+        self.env["pulse.objection.lift"].with_user(self.pulse_manager).create(
+            {"partner_id": self.company_customer.id, "reason": "Asked to be profiled again"}
+        ).action_lift()
         self.assertFalse(self.company_customer.pulse_profiling_objection)
 
 

@@ -57,6 +57,8 @@ class PulseConflictResolve(models.TransientModel):
             "user_id": self.env.uid,
             "is_resolution": True,
             "note": self.reason,
+            # a value recorded while private stays private, in the decision that copies it
+            "private_department_id": chosen.private_department_id.id,
         }
         for name in TYPED_FIELDS:
             if name == "option_ids":
@@ -65,14 +67,27 @@ class PulseConflictResolve(models.TransientModel):
                 vals[name] = chosen.option_id.id
             else:
                 vals[name] = chosen[name]
+        # sudo: a decision is a manager's value (checked above), which write() and create()
+        # refuse from everyone else
         decision = self.env["pulse.attribute.value"].sudo().create(vals)
-        self.partner_id.message_post(
-            body=self.env._(
+        if decision.private_department_id or chosen.private_department_id:
+            # the chatter is read by everyone who sees the customer: a private value and
+            # the reason given for it stay out of it
+            body = self.env._(
+                "%(attribute)s (private to %(department)s) decided by %(user)s.",
+                attribute=chosen.attribute_id.name,
+                department=(decision.private_department_id or chosen.private_department_id).name,
+                user=self.env.user.name,
+            )
+        else:
+            body = self.env._(
                 "%(attribute)s set to %(value)s by %(user)s: %(reason)s",
                 attribute=chosen.attribute_id.name,
                 value=decision.value_display,
                 user=self.env.user.name,
                 reason=self.reason,
             )
-        )
+        message = self.partner_id.message_post(body=body)
+        # the note is emptied with the profile when the customer asks for erasure
+        decision.resolution_message_id = message
         return {"type": "ir.actions.act_window_close"}
