@@ -20,6 +20,8 @@ TRIGGERS = [
 ]
 # triggers fired by a document: only documents dated from the rule's start count
 EVENT_TRIGGERS = ("order_confirmed", "invoice_posted", "invoice_paid", "survey_done")
+# triggers that enrol by invoices or debts: their author and responsible must see invoices
+FINANCIAL_TRIGGERS = ("invoice_posted", "invoice_overdue", "invoice_paid")
 
 
 class PulseRule(models.Model):
@@ -50,8 +52,13 @@ class PulseRule(models.Model):
     user_id = fields.Many2one(
         "res.users",
         string="Responsible",
-        default=lambda self: self.env.user,
-        help="Gets the activities of customers without a salesperson, and the test emails.",
+        default=lambda self: self.env["pulse.segment"]._default_responsible(),
+        required=True,
+        tracking=True,
+        help="Gets the activities of customers without a salesperson, and the test emails. "
+        "The rule's filters (audience, exit, step conditions) and its preview run with this "
+        "user's access rights and companies. Only a Customer Pulse manager can make someone "
+        "else responsible.",
     )
     date_start = fields.Datetime(
         "Running since",
@@ -117,7 +124,8 @@ class PulseRule(models.Model):
     )
     test_mode = fields.Boolean(
         help="Runs every step, but emails go to the test address only, activities to the "
-        "responsible, and no text or webhook leaves."
+        "responsible, no text leaves and webhooks are called only on this machine (a test "
+        "receiver on localhost, which may then use http://)."
     )
     test_email = fields.Char("Test address")
     step_ids = fields.One2many("pulse.rule.step", "rule_id", string="Steps", copy=True)
@@ -130,7 +138,9 @@ class PulseRule(models.Model):
     run_done_count = fields.Integer("Steps done", compute="_compute_results")
     run_skipped_count = fields.Integer("Steps skipped", compute="_compute_results")
     run_failed_count = fields.Integer("Steps failed", compute="_compute_results")
-    revenue = fields.Monetary("Attributed revenue", compute="_compute_results")
+    revenue = fields.Monetary(
+        "Attributed revenue", compute="_compute_results", groups="account.group_account_invoice"
+    )
 
     _sql_constraints = [
         ("cooldown_positive", "CHECK (cooldown_days >= 0)", "The cooldown cannot be negative."),
@@ -145,11 +155,13 @@ class PulseRule(models.Model):
                 [("rule_id", "in", self.ids)], ["rule_id", "state"], ["__count"]
             )
         }
-        revenue = dict(
-            Enrolment._read_group(
-                [("rule_id", "in", self.ids)], ["rule_id"], ["attributed_revenue:sum"]
+        revenue = {}
+        if Enrolment._fields["attributed_revenue"].is_accessible(self.env):
+            revenue = dict(
+                Enrolment._read_group(
+                    [("rule_id", "in", self.ids)], ["rule_id"], ["attributed_revenue:sum"]
+                )
             )
-        )
         runs = {
             (rule, state): count
             for rule, state, count in self.env["pulse.step.run"]._read_group(
@@ -166,21 +178,49 @@ class PulseRule(models.Model):
             rule.revenue = revenue.get(rule, 0)
 
     # ---------------------------------------------------------------- checks
-    @api.constrains("domain", "exit_domain")
+    @api.constrains("domain", "exit_domain", "user_id", "company_id")
     def _check_domains(self):
+        Segment = self.env["pulse.segment"]
         for rule in self:
             for fname in ("domain", "exit_domain"):
-                try:
-                    rule._partner_query(rule[fname])
-                except Exception as e:
-                    raise ValidationError(
+                text = (rule[fname] or "").strip()
+                if text and text != "[]":
+                    Segment._check_filter(
+                        text,
+                        rule.company_id,
+                        rule.user_id,
                         self.env._(
-                            "The %(field)s filter of rule %(name)s is not valid: %(error)s",
+                            "The %(field)s filter of rule %(name)s",
                             field=self._fields[fname].string,
                             name=rule.name,
-                            error=e,
+                        ),
+                    )
+
+    @api.constrains("trigger", "user_id")
+    def _check_financial_trigger(self):
+        """Invoice triggers enrol by invoices and debts: for people who may see them."""
+        for rule in self.filtered(lambda r: r.trigger in FINANCIAL_TRIGGERS):
+            for user in (self.env.user | rule.user_id).filtered(lambda u: not u._is_superuser()):
+                if not user.has_group("account.group_account_invoice"):
+                    raise ValidationError(
+                        self.env._(
+                            "The trigger “%(trigger)s” of rule %(name)s reads invoices: "
+                            "%(user)s may not see invoices.",
+                            trigger=dict(TRIGGERS)[rule.trigger],
+                            name=rule.name,
+                            user=user.name,
                         )
-                    ) from e
+                    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self.env["pulse.segment"]._check_responsible(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self.env["pulse.segment"]._check_responsible(vals)
+        return super().write(vals)
 
     def _configuration_errors(self):
         """What prevents this rule from running, in words (empty: it can run)."""
@@ -226,6 +266,7 @@ class PulseRule(models.Model):
         return True
 
     def action_pause(self):
+        """Pause: nobody enters and the steps already scheduled wait until it runs again."""
         self.write({"state": "paused"})
         return True
 
@@ -267,6 +308,18 @@ class PulseRule(models.Model):
                 )
             )
 
+    # ---------------------------------------------------------------- engine
+    def _pause_broken(self, error):
+        """Pause this rule because it cannot run any more (a filter that no longer
+        evaluates, a trigger that fails…): the reason is kept on the rule and posted in its
+        chatter, its scheduled steps wait, and the other rules go on."""
+        for rule in self:
+            rule.write({"state": "paused", "error": error})
+            rule.message_post(
+                body=self.env._("Paused by the engine: %(error)s", error=error),
+                subtype_xmlid="mail.mt_note",
+            )
+
     # --------------------------------------------------------------- audience
     def _partner_query(self, domain_text):
         """SQL of the commercial partners matching a filter of this rule (None: no filter)."""
@@ -274,7 +327,8 @@ class PulseRule(models.Model):
         text = (domain_text or "").strip()
         if not text or text == "[]":
             return None
-        return self.env["pulse.segment"]._customers_query(text, self.company_id)
+        # the responsible's rights and companies, never the superuser's
+        return self.env["pulse.segment"]._customers_query(text, self.company_id, self.user_id)
 
     def _candidates_sql(self):
         """SELECT partner_id, trigger_key, trigger_date of the customers the trigger fires

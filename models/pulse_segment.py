@@ -10,6 +10,8 @@ from odoo.tools.safe_eval import datetime as safe_datetime
 from odoo.tools.safe_eval import safe_eval
 from odoo.tools.safe_eval import time as safe_time
 
+from ..tools.params import int_param
+
 _logger = logging.getLogger(__name__)
 
 
@@ -26,6 +28,16 @@ class PulseSegment(models.Model):
     color = fields.Integer()
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        default=lambda self: self._default_responsible(),
+        required=True,
+        tracking=True,
+        help="The filter is evaluated with this user's access rights and companies: members "
+        "are the customers they may see, matched on the fields they may read. Only a "
+        "Customer Pulse manager can make someone else responsible.",
     )
     kind = fields.Selection(
         [("dynamic", "Dynamic (a filter)"), ("static", "Static (a hand-picked list)")],
@@ -79,8 +91,12 @@ class PulseSegment(models.Model):
     )
     # key figures of the current members (pulse.segment.kpi)
     currency_id = fields.Many2one(related="company_id.currency_id", string="Currency")
-    kpi_revenue = fields.Monetary("Revenue (RFM window)", compute="_compute_kpis")
-    kpi_revenue_share = fields.Float("Share of revenue (%)", compute="_compute_kpis")
+    kpi_revenue = fields.Monetary(
+        "Revenue (RFM window)", compute="_compute_kpis", groups="account.group_account_invoice"
+    )
+    kpi_revenue_share = fields.Float(
+        "Share of revenue (%)", compute="_compute_kpis", groups="account.group_account_invoice"
+    )
     kpi_avg_order_value = fields.Monetary("Average order", compute="_compute_kpis")
     kpi_orders_per_member_year = fields.Float(
         "Orders per member per year", compute="_compute_kpis", digits=(16, 2)
@@ -88,7 +104,11 @@ class PulseSegment(models.Model):
     kpi_forecast_orders = fields.Float(
         "Forecast orders (90 days)", compute="_compute_kpis", digits=(16, 1)
     )
-    kpi_forecast_revenue = fields.Monetary("Forecast revenue (90 days)", compute="_compute_kpis")
+    kpi_forecast_revenue = fields.Monetary(
+        "Forecast revenue (90 days)",
+        compute="_compute_kpis",
+        groups="account.group_account_invoice",
+    )
 
     def _compute_member_count(self):
         counts = dict(
@@ -102,6 +122,8 @@ class PulseSegment(models.Model):
             segment.member_count = counts.get(segment, 0)
 
     def _compute_kpis(self):
+        # sudo: one read for every figure; the revenue fields carry the invoice group, so a
+        # reader without it never gets them from this compute
         kpis = self.env["pulse.segment.kpi"].sudo()._for_segments(self)
         for segment in self:
             kpi = kpis.get(segment.id)
@@ -112,19 +134,68 @@ class PulseSegment(models.Model):
             segment.kpi_forecast_orders = kpi.forecast_orders if kpi else 0
             segment.kpi_forecast_revenue = kpi.forecast_revenue if kpi else 0
 
-    @api.constrains("domain", "kind")
+    @api.constrains("domain", "kind", "user_id", "company_id")
     def _check_domain(self):
         for segment in self.filtered(lambda s: s.kind == "dynamic"):
+            segment._check_filter(
+                segment.domain,
+                segment.company_id,
+                segment.user_id,
+                self.env._("The filter of segment %(name)s", name=segment.name),
+            )
+
+    @api.model
+    def _default_responsible(self):
+        """Who a new filter runs as: its author, or the administrator for what the system
+        creates (install, scheduled jobs): never the superuser, which no rule binds."""
+        if self.env.user._is_superuser():
+            return self.env.ref("base.user_admin", raise_if_not_found=False)
+        return self.env.user
+
+    @api.model
+    def _check_filter(self, text, company, responsible, what):
+        """Refuse a filter that its author (the user saving it) or its responsible (the
+        user it runs as) could not evaluate: invalid, or on a field they may not read."""
+        for user in (self.env.user | responsible).filtered(lambda u: not u._is_superuser()):
             try:
-                segment._partner_query()
+                self._customers_query(text, company, user)
             except Exception as e:
                 raise ValidationError(
                     self.env._(
-                        "The filter of segment %(name)s is not valid: %(error)s",
-                        name=segment.name,
-                        error=e,
+                        "%(what)s is not valid for %(user)s: %(error)s",
+                        what=what,
+                        user=user.name,
+                        error=e.args[0] if e.args else e,
                     )
                 ) from e
+
+    @api.model
+    def _check_responsible(self, vals):
+        """Only a manager hands a filter to someone else: the filter runs with the
+        responsible's rights."""
+        user_id = vals.get("user_id")
+        if (
+            user_id
+            and user_id != self.env.uid
+            and not self.env.su
+            and not self.env.user.has_group("customer_pulse.group_pulse_manager")
+        ):
+            raise UserError(
+                self.env._(
+                    "Only a Customer Pulse manager can make someone else responsible: the "
+                    "filter runs with the responsible's access rights."
+                )
+            )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._check_responsible(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_responsible(vals)
+        return super().write(vals)
 
     # ------------------------------------------------------------------ domain
     def _eval_domain(self):
@@ -142,13 +213,10 @@ class PulseSegment(models.Model):
             "relativedelta": relativedelta,
             "datetime": safe_datetime,
             "time": safe_time,
-            "uid": self.env.uid,
+            "uid": self.env.uid,  # the user the filter runs as (see _customers_query)
             "company_id": company.id,
             # Settings › Customer Pulse › Lapsed customers
-            "lapsed_days": int(
-                self.env["ir.config_parameter"].sudo().get_param("customer_pulse.lapsed_days", 365)
-                or 365
-            ),
+            "lapsed_days": int_param(self.env, "customer_pulse.lapsed_days", 365, minimum=1),
         }
         try:
             domain = ast.literal_eval(text)
@@ -161,16 +229,32 @@ class PulseSegment(models.Model):
     def _partner_query(self):
         """SQL selecting the customers matching the segment's filter."""
         self.ensure_one()
-        return self._customers_query(self.domain, self.company_id)
+        return self._customers_query(self.domain, self.company_id, self.user_id)
 
     @api.model
-    def _customers_query(self, text, company):
+    def _customers_query(self, text, company, user):
         """SQL selecting the customers (commercial partners) whose contact records match a
         filter: a contact that matches brings in its company. Built by the ORM's own query
-        builder in the given company, as the superuser (membership does not depend on who
-        presses Refresh)."""
-        partners = self.env["res.partner"].sudo().with_company(company)
-        query = partners._search(self._eval_domain_text(text, company))
+        builder with the rights of `user` (the segment's or rule's responsible) in
+        `company`, never as the superuser: their record rules, field groups and company
+        apply, so a filter reveals nothing they could not search themselves, and membership
+        does not depend on who presses Refresh."""
+        if not user or user._is_superuser():
+            raise UserError(self.env._("A filter runs as a person: choose its responsible user."))
+        if company not in user.sudo().company_ids:  # sudo: read the user's companies only
+            raise UserError(
+                self.env._(
+                    "%(user)s has no access to the company %(company)s.",
+                    user=user.name,
+                    company=company.name,
+                )
+            )
+        partners = (
+            self.env["res.partner"]
+            .with_user(user)
+            .with_context(allowed_company_ids=[company.id], active_test=True)
+        )
+        query = partners._search(partners.env["pulse.segment"]._eval_domain_text(text, company))
         query.order = None
         # one pass over the partners: the matching rows' commercial partners
         return query.select(
@@ -236,6 +320,7 @@ class PulseSegment(models.Model):
                 )
             )
             result[segment] = tuple(cr.fetchone())
+        self.env["pulse.segment.member"]._analyze_after_refresh(sum(map(sum, result.values())))
         self.env["pulse.segment.member"].invalidate_model()
         self.write({"last_refresh": now, "refresh_state": "ok", "refresh_error": False})
         return result
@@ -277,7 +362,8 @@ class PulseSegment(models.Model):
         """Subscribe the members' emails to the segment's mailing list and unsubscribe
         the others. A customer's email is their own, or else their first contact's.
         Blacklisted emails and contacts who opted out of the list are left alone: the
-        opted-out subscription stays (it is the record of their choice). The differences
+        opted-out subscription stays (it is the record of their choice). Customers who
+        object to profiling are never subscribed (and unsubscribed if they were). The differences
         are computed in SQL; contacts and subscriptions are written through the ORM.
         Returns (subscribed, unsubscribed)."""
         self.ensure_one()
@@ -299,6 +385,7 @@ class PulseSegment(models.Model):
                               AND c.email_normalized IS NOT NULL
                             ORDER BY c.id <> p.id, c.id LIMIT 1) e
                      WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
+                       AND NOT COALESCE(p.pulse_profiling_objection, FALSE)
                        AND NOT EXISTS (SELECT 1 FROM mail_blacklist b
                                         WHERE b.email = e.email_normalized AND b.active)
                      ORDER BY e.email_normalized, m.partner_id
@@ -356,7 +443,9 @@ class PulseSegment(models.Model):
                              JOIN res_partner c
                                ON c.id = m.partner_id
                                OR (c.parent_id = m.partner_id AND c.active)
+                             JOIN res_partner cp ON cp.id = m.partner_id
                             WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
+                              AND NOT COALESCE(cp.pulse_profiling_objection, FALSE)
                               AND c.email_normalized = mc.email_normalized))
                 """,
                 segment=self.id,

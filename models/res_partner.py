@@ -1,7 +1,7 @@
 import json
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .pulse_partner_stats import RFM_SEGMENTS
@@ -19,6 +19,7 @@ PULSE_FIELDS = {
     "pulse_amount_overdue": "amount_overdue",
     "pulse_oldest_overdue_date": "oldest_overdue_date",
     "pulse_window_amount": "rfm_window_amount",
+    "pulse_invoiced_amount": "invoiced_amount",
 }
 
 
@@ -61,7 +62,10 @@ class ResPartner(models.Model):
         search="_search_pulse_rfm_segment",
     )
     pulse_last_payment_date = fields.Date(
-        "Last payment", compute="_compute_pulse_stats", groups="account.group_account_invoice"
+        "Last payment",
+        compute="_compute_pulse_stats",
+        search="_search_pulse_last_payment_date",
+        groups="account.group_account_invoice",
     )
     pulse_amount_due = fields.Monetary(
         "Due",
@@ -80,11 +84,20 @@ class ResPartner(models.Model):
     pulse_oldest_overdue_date = fields.Date(
         "Oldest overdue due date",
         compute="_compute_pulse_stats",
+        search="_search_pulse_oldest_overdue_date",
         groups="account.group_account_invoice",
     )
     pulse_window_amount = fields.Monetary(
         "Invoiced (RFM window)",
         compute="_compute_pulse_stats",
+        search="_search_pulse_window_amount",
+        currency_field="pulse_currency_id",
+        groups="account.group_account_invoice",
+    )
+    pulse_invoiced_amount = fields.Monetary(
+        "Invoiced (net of refunds)",
+        compute="_compute_pulse_stats",
+        search="_search_pulse_invoiced_amount",
         currency_field="pulse_currency_id",
         groups="account.group_account_invoice",
     )
@@ -184,10 +197,9 @@ class ResPartner(models.Model):
         # "matches any of" arrives here as ("in", query of the matching rows)
         if operator not in ("in", "not in"):
             return NotImplemented
-        rows = (
-            self.env["pulse.partner.category.stats"]
-            .sudo()
-            ._search([("id", "in", value), ("company_id", "=", self.env.company.id)])
+        # the reader's rights: the category facts' own rules and field groups apply
+        rows = self.env["pulse.partner.category.stats"]._search(
+            [("id", "in", value), ("company_id", "=", self.env.company.id)]
         )
         return [("commercial_partner_id", operator, rows.subselect("partner_id"))]
 
@@ -196,6 +208,8 @@ class ResPartner(models.Model):
         their subcategories with child_of) in one of the array columns."""
         if operator not in ("in", "=", "child_of"):
             return NotImplemented
+        # the arrays are read in SQL below: the reader must be allowed to read the facts
+        self.env["pulse.partner.stats"].check_access("read")
         if isinstance(value, int | str):
             value = [value]
         categories = self.env["product.category"]
@@ -251,12 +265,20 @@ class ResPartner(models.Model):
 
     def _search_pulse_fact(self, fact, operator, value):
         """Partners (contacts included) whose commercial partner's current-company fact
-        matches: one SQL subquery, no Python loop."""
-        stats = (
-            self.env["pulse.partner.stats"]
-            .sudo()
-            ._search([(fact, operator, value), ("company_id", "=", self.env.company.id)])
-        )
+        matches: one SQL subquery, no Python loop. Built with the reader's rights: the
+        facts' access rules, company rule and field groups apply (a search by an amount
+        due is an accountant's, as reading it is), which Odoo does not check by itself for
+        a computed partner field."""
+        Stats = self.env["pulse.partner.stats"]
+        if not self.env.su and not Stats._fields[fact].is_accessible(self.env):
+            raise AccessError(
+                self.env._(
+                    "You cannot filter customers by “%(field)s”: only users who may see "
+                    "invoices can.",
+                    field=Stats._fields[fact].string,
+                )
+            )
+        stats = Stats._search([(fact, operator, value), ("company_id", "=", self.env.company.id)])
         return [("commercial_partner_id", "in", stats.subselect("partner_id"))]
 
     _search_pulse_last_order_date = _fact_searcher("last_order_date")
@@ -266,6 +288,10 @@ class ResPartner(models.Model):
     _search_pulse_rfm_segment = _fact_searcher("rfm_segment")
     _search_pulse_amount_due = _fact_searcher("amount_due")
     _search_pulse_amount_overdue = _fact_searcher("amount_overdue")
+    _search_pulse_last_payment_date = _fact_searcher("last_payment_date")
+    _search_pulse_oldest_overdue_date = _fact_searcher("oldest_overdue_date")
+    _search_pulse_window_amount = _fact_searcher("rfm_window_amount")
+    _search_pulse_invoiced_amount = _fact_searcher("invoiced_amount")
 
     def action_pulse_orders(self):
         action = self.env["ir.actions.actions"]._for_xml_id("sale.action_orders")
@@ -296,8 +322,9 @@ class ResPartner(models.Model):
     pulse_consent_date = fields.Datetime("Consent given or withdrawn on", readonly=True)
     pulse_profiling_objection = fields.Boolean(
         "Objects to profiling",
+        tracking=True,
         help="Nothing is recorded on this customer's profile, not even from purchases (set "
-        "when the profile is erased on request; giving consent again clears it).",
+        "when the profile is erased on request). Only a manager lifts it, with a reason.",
     )
     pulse_profile_ids = fields.One2many(
         "pulse.attribute.value",
@@ -354,9 +381,64 @@ class ResPartner(models.Model):
     def write(self, vals):
         if "pulse_profiling_consent" in vals:
             vals = dict(vals, pulse_consent_date=fields.Datetime.now())
-            if vals["pulse_profiling_consent"]:
-                vals.setdefault("pulse_profiling_objection", False)
+        if (
+            "pulse_profiling_objection" in vals
+            and not vals["pulse_profiling_objection"]
+            and not self.env.su
+            and self.filtered("pulse_profiling_objection")
+        ):
+            # consent (a form, a survey, an import) never lifts an objection: a manager
+            # does, with a reason, through _pulse_lift_objection
+            raise AccessError(
+                self.env._(
+                    "%(customer)s objects to profiling: only a Customer Pulse manager lifts "
+                    "the objection, with a reason (Lift the objection).",
+                    customer=self.filtered("pulse_profiling_objection")[0].display_name,
+                )
+            )
         return super().write(vals)
+
+    def action_pulse_lift_objection(self):
+        self.ensure_one()
+        if not self.env.user.has_group("customer_pulse.group_pulse_manager"):
+            raise AccessError(
+                self.env._("Only a Customer Pulse manager lifts an objection to profiling.")
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Lift the objection to profiling"),
+            "res_model": "pulse.objection.lift",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_partner_id": self.commercial_partner_id.id},
+        }
+
+    def _pulse_lift_objection(self, reason, consent=False):
+        """A manager lifts the customer's objection, with the reason, in the chatter.
+        Private: the only path that unticks it (write() refuses it otherwise)."""
+        if not self.env.user.has_group("customer_pulse.group_pulse_manager"):
+            raise AccessError(
+                self.env._("Only a Customer Pulse manager lifts an objection to profiling.")
+            )
+        if not (reason or "").strip():
+            raise UserError(self.env._("Give the reason why profiling may resume."))
+        partners = self.commercial_partner_id
+        partners.check_access("write")
+        vals = {"pulse_profiling_objection": False}
+        if consent:
+            vals["pulse_profiling_consent"] = True
+        # sudo: write() lets no one untick the objection but this manager's act
+        partners.sudo().write(vals)
+        for partner in partners:
+            partner.message_post(
+                body=self.env._(
+                    "Objection to profiling lifted by %(user)s: %(reason)s",
+                    user=self.env.user.name,
+                    reason=reason,
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        return True
 
     def _pulse_values_action(self, name, domain, context=None):
         action = self.env["ir.actions.act_window"]._for_xml_id(
@@ -413,10 +495,39 @@ class ResPartner(models.Model):
             .with_context(active_test=False)
             .search([("partner_id", "=", partner.id)], order="date, id")
         )
+        # the customer's own participations: linked to them, or matched to them by staff
+        # (an answer that only suggests them by a typed email may be someone else's)
         answers = (
             self.env["survey.user_input"]
             .sudo()
-            .search(["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)])
+            .search(
+                [
+                    "|",
+                    ("partner_id", "=", partner.id),
+                    "&",
+                    ("pulse_partner_id", "=", partner.id),
+                    ("pulse_profile_state", "!=", "unmatched"),
+                ]
+            )
+        )
+        # sudo: the right of access covers every company and department; the file goes to
+        # the manager who asked only (pulse.profile.export)
+        facts = self.env["pulse.partner.stats"].sudo().search([("partner_id", "=", partner.id)])
+        memberships = (
+            self.env["pulse.segment.member"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("partner_id", "=", partner.id)], order="date_entered, id")
+        )
+        enrolments = (
+            self.env["pulse.enrolment"]
+            .sudo()
+            .search([("partner_id", "=", partner.id)], order="date_enrolled, id")
+        )
+        runs = (
+            self.env["pulse.step.run"]
+            .sudo()
+            .search([("partner_id", "=", partner.id)], order="scheduled_at, id")
         )
         return {
             "customer": partner.display_name,
@@ -458,7 +569,37 @@ class ResPartner(models.Model):
                 }
                 for a in answers
             ],
+            "facts": self._pulse_export_rows(facts),
+            "segment_history": self._pulse_export_rows(memberships),
+            "enrolments": self._pulse_export_rows(enrolments),
+            "step_runs": self._pulse_export_rows(runs),
         }
+
+    @api.model
+    def _pulse_export_rows(self, records):
+        """Stored fields of records as JSON-ready dicts (names for links, ISO dates)."""
+        skip = {"id", "partner_id", "create_uid", "create_date", "write_uid", "write_date"}
+        fnames = [
+            name
+            for name, field in records._fields.items()
+            if field.store
+            and name not in skip
+            and field.type not in ("one2many", "many2many", "binary", "html")
+        ]
+        rows = []
+        for record in records:
+            row = {}
+            for name in fnames:
+                field, value = record._fields[name], record[name]
+                if field.type == "many2one":
+                    value = value.display_name or None
+                elif field.type in ("date", "datetime"):
+                    value = field.to_string(value) if value else None
+                elif value is False and field.type != "boolean":
+                    value = None
+                row[name] = value
+            rows.append(row)
+        return rows
 
     def action_pulse_export_profile(self):
         """Right of access: a JSON file of the customer's whole profile."""
@@ -466,70 +607,127 @@ class ResPartner(models.Model):
         if not self.env.user.has_group("customer_pulse.group_pulse_manager"):
             raise UserError(self.env._("Only a Customer Pulse manager exports a profile."))
         partner = self.commercial_partner_id
-        data = json.dumps(self._pulse_profile_export(), indent=2, ensure_ascii=False)
-        attachment = self.env["ir.attachment"].create(
-            {
-                "name": f"profile-{partner.id}.json",
-                "raw": data.encode(),
-                "mimetype": "application/json",
-                "res_model": "res.partner",
-                "res_id": partner.id,
-            }
-        )
+        data = json.dumps(self._pulse_profile_export(), indent=2, ensure_ascii=False, default=str)
+        # a download for this manager only, not an attachment on the customer that everyone
+        # who sees the customer could open
+        export = self.env["pulse.profile.export"]._create_for(partner, data)
         partner.message_post(
-            body=self.env._("Profile exported on request by %s.", self.env.user.name)
+            body=self.env._("Profile exported on request by %(user)s.", user=self.env.user.name)
         )
-        return {
-            "type": "ir.actions.act_url",
-            "url": f"/web/content/{attachment.id}?download=true",
-            "target": "self",
-        }
+        return export._download_action()
 
     def action_pulse_erase_profile(self):
         """Right to be forgotten: every recorded value loses its content and the survey
-        answers their lines; the rows stay (counts and who-did-what keep adding up)."""
+        answers their lines; the rows stay (counts and who-did-what keep adding up). Also
+        gone: earlier exports, answers waiting for a customer that carry their email, the
+        decision notes and SMS texts logged in their chatter, and the mailing contacts
+        their segments made. From then on they object to profiling."""
         if not self.env.user.has_group("customer_pulse.group_pulse_manager"):
             raise UserError(self.env._("Only a Customer Pulse manager erases a profile."))
         for partner in self.commercial_partner_id:
+            # sudo (here and below): erasure reaches every company, department and record
+            # the customer left, whoever may read them
             values = (
                 self.env["pulse.attribute.value"]
                 .sudo()
                 .search([("partner_id", "=", partner.id), ("erased", "=", False)])
             )
-            values.with_context(pulse_erase=True).write(
-                {
-                    "value_char": False,
-                    "value_number": 0.0,
-                    "value_date": False,
-                    "value_bool": False,
-                    "option_id": False,
-                    "option_ids": [fields.Command.clear()],
-                    "value_display": self.env._("(erased)"),
-                    "value_key": False,
-                    "raw": False,
-                    "note": False,
-                    "warning": False,
-                    "erased": True,
-                }
-            )
-            values._recompute_keys()
-            answers = (
-                self.env["survey.user_input"]
+            values._pulse_erase()
+            emails = set(
+                self.env["res.partner"]
                 .sudo()
-                .search(
-                    ["|", ("pulse_partner_id", "=", partner.id), ("partner_id", "=", partner.id)]
-                )
-            )
-            answers.user_input_line_ids.unlink()
-            answers.write({"email": False, "nickname": False})
+                .with_context(active_test=False)
+                .search([("id", "child_of", partner.id)])
+                .mapped("email_normalized")
+            ) - {False}
+            answers, removed = self.env["survey.user_input"]._pulse_erase_customer(partner, emails)
+            partner._pulse_erase_exports()
+            partner._pulse_erase_sms()
+            contacts = partner._pulse_erase_mailing_contacts(emails)
             partner.write({"pulse_profiling_consent": False, "pulse_profiling_objection": True})
             partner.message_post(
                 body=self.env._(
                     "Profile erased on request by %(user)s: %(values)s values and "
-                    "%(answers)s survey answers emptied.",
+                    "%(answers)s survey answers emptied, %(waiting)s unconfirmed answers and "
+                    "%(contacts)s mailing contacts removed.",
                     user=self.env.user.name,
                     values=len(values),
                     answers=len(answers),
+                    waiting=removed,
+                    contacts=contacts,
                 )
             )
         return True
+
+    def _pulse_erase_exports(self):
+        """Earlier exports of the customer's profile, every manager's (and the attachments
+        earlier versions put on the customer)."""
+        self.ensure_one()
+        self.env["pulse.profile.export"].sudo().search([("partner_id", "=", self.id)]).unlink()
+        self.env["ir.attachment"].sudo().search(
+            [
+                ("res_model", "=", "res.partner"),
+                ("res_id", "=", self.id),
+                ("name", "=like", f"profile-{self.id}%.json"),
+            ]
+        ).unlink()
+
+    def _pulse_erase_sms(self):
+        """The texts rules sent the customer, as logged in the chatter and in the SMS
+        queue: bodies emptied, the traces of the sending stay."""
+        self.ensure_one()
+        runs = (
+            self.env["pulse.step.run"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", self.id),
+                    ("action", "=", "sms"),
+                    ("res_model", "in", ("mail.message", "sms.sms")),
+                ]
+            )
+        )
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .browse([run.res_id for run in runs if run.res_model == "mail.message" and run.res_id])
+            .exists()
+        )
+        sms_ids = [run.res_id for run in runs if run.res_model == "sms.sms" and run.res_id]
+        texts = (
+            self.env["sms.sms"]
+            .sudo()
+            .search(["|", ("id", "in", sms_ids), ("mail_message_id", "in", messages.ids)])
+        )
+        messages |= texts.mail_message_id
+        messages.write({"body": ""})
+        texts.write({"body": ""})
+
+    def _pulse_erase_mailing_contacts(self, emails):
+        """Mailing contacts with the customer's emails that segments' list syncs made: a
+        contact subscribed to segments' lists only goes; one also on other lists loses its
+        segments' subscriptions. Returns the number of contacts removed."""
+        self.ensure_one()
+        if not emails:
+            return 0
+        segment_lists = (
+            self.env["pulse.segment"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("mailing_list_id", "!=", False)])
+            .mailing_list_id
+        )
+        contacts = (
+            self.env["mailing.contact"]
+            .sudo()
+            .with_context(active_test=False)
+            .search(
+                [("email_normalized", "in", list(emails)), ("list_ids", "in", segment_lists.ids)]
+            )
+        )
+        made = contacts.filtered(
+            lambda c: c.subscription_ids and c.subscription_ids.list_id <= segment_lists
+        )
+        (contacts - made).subscription_ids.filtered(lambda s: s.list_id in segment_lists).unlink()
+        made.unlink()
+        return len(made)

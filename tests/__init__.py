@@ -6,3 +6,9 @@ from . import test_tours
 from . import test_segment_insights
 from . import test_rules
 from . import test_profiling
+from . import test_uninstall
+from . import test_settings_params
+from . import test_refresh_analyze
+from . import test_filter_rights
+from . import test_engine_trust
+from . import test_profile_trust

@@ -251,6 +251,33 @@ class TestSegmentInsights(PulseFactsCase):
         self.assertEqual(segment._sync_mailing_list(), (0, 1))
         self.assertEqual(len(mailing_list.subscription_ids.filtered("opt_out")), 1)
 
+    def test_mailing_list_leaves_out_who_objects_to_profiling(self):
+        """Attack: a customer objected to profiling, yet a segment's list kept mailing them."""
+        mailing_list = self.env["mailing.list"].create({"name": "Segment list"})
+        keen, objector = self.people[:2]
+        segment = self.Segment.create(
+            {
+                "name": "Listed",
+                "kind": "static",
+                "mailing_list_id": mailing_list.id,
+                "static_partner_ids": [Command.set((keen | objector).ids)],
+            }
+        )
+        segment._refresh_safely()
+        emails = lambda: set(  # noqa: E731
+            mailing_list.subscription_ids.filtered(lambda s: not s.opt_out).contact_id.mapped(
+                "email_normalized"
+            )
+        )
+        self.assertEqual(emails(), {keen.email, objector.email})
+        objector.sudo().write({"pulse_profiling_objection": True})
+        segment._sync_mailing_list()
+        mailing_list.invalidate_recordset()
+        self.assertEqual(emails(), {keen.email}, "an objection unsubscribes")
+        segment._sync_mailing_list()
+        mailing_list.invalidate_recordset()
+        self.assertEqual(emails(), {keen.email}, "and never subscribes again")
+
     def test_mailing_list_created_from_segment_and_access(self):
         segment = self.Segment.create(
             {

@@ -2,7 +2,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import PulseFactsCase
 
@@ -165,5 +165,17 @@ class TestSegments(PulseFactsCase):
         with self.assertRaises(AccessError):
             self.Segment.with_user(self.portal_user).search([])
         company_b = self.env["res.company"].create({"name": "Segments B"})
-        other = self.Segment.create({"name": "B only", "company_id": company_b.id})
+        # a segment runs with its responsible's companies: B's is someone of company B
+        b_marketer = new_test_user(
+            self.env,
+            login="b_marketer",
+            groups="base.group_user,customer_pulse.group_pulse_marketer",
+            company_id=company_b.id,
+            company_ids=[Command.set(company_b.ids)],
+        )
+        with self.assertRaises(ValidationError):
+            self.Segment.create({"name": "B only", "company_id": company_b.id})
+        other = self.Segment.create(
+            {"name": "B only", "company_id": company_b.id, "user_id": b_marketer.id}
+        )
         self.assertNotIn(other, self.Segment.with_user(self.pulse_user).search([]))

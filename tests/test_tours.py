@@ -54,6 +54,13 @@ class TestTours(HttpCase):
         members."""
         self.start_tour("/odoo", "customer_pulse_segment", login="tour_pulse_marketer")
 
+    def test_segment_form_hides_revenue_from_marketers(self):
+        """A marketer opens a shipped segment: member figures yes, revenue figures no."""
+        self.env["pulse.segment"].search([])._refresh_safely()
+        lapsed = self.env.ref("customer_pulse.segment_lapsed")
+        self.assertTrue(lapsed.member_ids, "the tour needs members to show the key figures")
+        self.start_tour("/odoo", "customer_pulse_segment_rights", login="tour_pulse_marketer")
+
     def test_rule_build_preview_start(self):
         """A marketer builds a two-step rule, previews it and switches it on."""
         self.start_tour("/odoo", "customer_pulse_rule", login="tour_pulse_marketer")
