@@ -16,7 +16,7 @@ class SurveySurvey(models.Model):
         string="Questions and the attributes they fill",
     )
 
-    @api.depends("question_ids.pulse_attribute_id")
+    @api.depends("question_and_page_ids.pulse_attribute_id")
     def _compute_pulse_mapped_count(self):
         for survey in self:
             survey.pulse_question_ids = survey.question_ids
