@@ -27,3 +27,10 @@ class SaleOrder(models.Model):
         # rules triggered by a confirmed order (or exiting on purchase) react now
         self.env["pulse.step.run"].sudo()._wake_up_for(("order_confirmed",), always_if_running=True)
         return result
+
+    def _action_confirm(self):
+        result = super()._action_confirm()
+        # sudo: confirming an order hands it to finance; the salesperson who confirms cannot
+        # create finance's items
+        self.env["pulse.collection"].sudo()._ensure_for_orders(self)
+        return result
