@@ -15,6 +15,8 @@ def post_init_hook(env):
     segments' members."""
     env["pulse.partner.stats"]._refresh_all()
     env["pulse.segment"].search([])._refresh_safely()
+    # the orders confirmed before the install that finance still has to collect
+    env["pulse.collection"]._backfill()
 
 
 def uninstall_hook(env):

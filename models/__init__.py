@@ -26,3 +26,11 @@ from . import res_config_settings
 from . import res_partner
 from . import sale_order
 from . import account_move
+from . import pulse_followup_level
+from . import pulse_followup
+from . import pulse_followup_event
+from . import pulse_followup_promise
+from . import res_company
+from . import pulse_collection
+from . import pulse_payment_notice
+from . import account_partial_reconcile

@@ -874,6 +874,8 @@ class PulsePartnerStats(models.Model):
                 "customer facts: refreshing partners %s failed", sorted(partner_ids)[:100]
             )
             raise
+        # their payment follow-up too: a customer who paid leaves the marketing hold now
+        self.env["pulse.followup"]._refresh(partner_ids)
         return len(partner_ids)
 
     @api.model

@@ -386,6 +386,10 @@ class PulseSegment(models.Model):
                             ORDER BY c.id <> p.id, c.id LIMIT 1) e
                      WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
                        AND NOT COALESCE(p.pulse_profiling_objection, FALSE)
+                       AND NOT EXISTS (SELECT 1 FROM pulse_followup f
+                                        WHERE f.hold AND f.partner_id
+                                              = COALESCE(p.commercial_partner_id, p.id)
+                                          AND f.company_id = %(company)s)
                        AND NOT EXISTS (SELECT 1 FROM mail_blacklist b
                                         WHERE b.email = e.email_normalized AND b.active)
                      ORDER BY e.email_normalized, m.partner_id
@@ -402,6 +406,7 @@ class PulseSegment(models.Model):
                 """,
                 segment=self.id,
                 list=mailing_list.id,
+                company=self.company_id.id,
             )
         )
         to_subscribe = cr.fetchall()
@@ -446,10 +451,15 @@ class PulseSegment(models.Model):
                              JOIN res_partner cp ON cp.id = m.partner_id
                             WHERE m.segment_id = %(segment)s AND m.date_left IS NULL
                               AND NOT COALESCE(cp.pulse_profiling_objection, FALSE)
+                              AND NOT EXISTS (SELECT 1 FROM pulse_followup f
+                                               WHERE f.hold AND f.partner_id
+                                                     = COALESCE(cp.commercial_partner_id, cp.id)
+                                                 AND f.company_id = %(company)s)
                               AND c.email_normalized = mc.email_normalized))
                 """,
                 segment=self.id,
                 list=mailing_list.id,
+                company=self.company_id.id,
             )
         )
         leavers = Subscription.browse([r[0] for r in cr.fetchall()])

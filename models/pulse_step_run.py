@@ -634,6 +634,10 @@ class PulseStepRun(models.Model):
             [partners.ids, self.company_id.ids],
         )
         facts["overdue"] = {r[0] for r in cr.fetchall()}
+        # the payment follow-up's marketing hold: {(customer, company): level name}
+        facts["followup_hold"] = self.env["pulse.followup"]._held(
+            partners.commercial_partner_id.ids, self.company_id.ids
+        )
         facts["cap"] = (
             int_param(self.env, "customer_pulse.cap_touches", 3, minimum=0),
             int_param(self.env, "customer_pulse.cap_days", 7, minimum=1),
@@ -801,6 +805,11 @@ class PulseStepRun(models.Model):
                 return self.env._("no phone number")
             if partner.phone_sanitized_blacklisted:
                 return self.env._("phone blacklisted")
+        held = facts.get("followup_hold", {}).get(
+            (partner.commercial_partner_id.id, self.company_id.id)
+        )
+        if held and (step.action in TOUCHES or step.action == "list_add") and not self.test_mode:
+            return self.env._("follow-up level %(level)s", level=held)
         if step.action in TOUCHES and not self.test_mode:
             if rule.marketing_hold and partner.id in facts["overdue"]:
                 return self.env._("owes money (marketing hold)")

@@ -10,6 +10,7 @@ INT_SETTINGS = (
     ("pulse_cap_touches", "customer_pulse.cap_touches", 3, 0),
     ("pulse_cap_days", "customer_pulse.cap_days", 7, 1),
     ("pulse_external_max_attempts", "customer_pulse.external_max_attempts", 3, 1),
+    ("pulse_followup_grace_days", "customer_pulse.followup_grace_days", 3, 0),
 )
 
 
@@ -64,6 +65,26 @@ class ResConfigSettings(models.TransientModel):
         help="A webhook or SMS gateway call that fails for a passing reason (unreachable, "
         "timeout, 429, 5xx) is made again later, with the same Idempotency-Key, at most this "
         "many times in all; then the step fails.",
+    )
+    # To collect and payment notices: per company
+    pulse_collection_user_id = fields.Many2one(
+        related="company_id.pulse_collection_user_id", readonly=False
+    )
+    pulse_collection_activity = fields.Boolean(
+        related="company_id.pulse_collection_activity", readonly=False
+    )
+    pulse_payment_notice_channel = fields.Selection(
+        related="company_id.pulse_payment_notice_channel", readonly=False
+    )
+
+    # Payment follow-up
+    pulse_hold_level_id = fields.Many2one(related="company_id.pulse_hold_level_id", readonly=False)
+    pulse_followup_grace_days = fields.Integer(
+        string="Grace after a promise (days)",
+        config_parameter="customer_pulse.followup_grace_days",
+        default=3,
+        help="Reminders wait this many days after the date a customer promised to pay; the "
+        "promise is then found kept or broken.",
     )
 
     @api.constrains(*(setting[0] for setting in INT_SETTINGS))

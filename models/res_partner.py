@@ -1,9 +1,12 @@
 import json
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, email_normalize, format_amount, format_date
 
+from .pulse_followup import STATES as FOLLOWUP_STATES
 from .pulse_partner_stats import RFM_SEGMENTS
 
 # partner field -> customer fact it shows (current company, commercial partner's row)
@@ -143,6 +146,28 @@ class ResPartner(models.Model):
     pulse_days_since_last_order = fields.Integer(
         "Days since last order", compute="_compute_pulse_stats"
     )
+    # The payment follow-up of the current company (its row is read with the reader's
+    # rights: a salesperson sees their own customers' only)
+    pulse_followup_id = fields.Many2one(
+        "pulse.followup", compute="_compute_pulse_followup_id", string="Follow-up"
+    )
+    pulse_followup_state = fields.Selection(
+        FOLLOWUP_STATES,
+        "Follow-up status",
+        compute="_compute_pulse_followup_id",
+    )
+    pulse_followup_level_id = fields.Many2one(
+        "pulse.followup.level", "Follow-up level", compute="_compute_pulse_followup_id"
+    )
+    pulse_followup_next_date = fields.Date(
+        "Follow-up next action", compute="_compute_pulse_followup_id"
+    )
+    pulse_followup_promise_date = fields.Date(
+        "Promised to pay by", compute="_compute_pulse_followup_id"
+    )
+    pulse_followup_hold = fields.Boolean(
+        "Held from marketing", compute="_compute_pulse_followup_id"
+    )
 
     @api.depends_context("company")
     def _compute_pulse_stats(self):
@@ -164,6 +189,29 @@ class ResPartner(models.Model):
             partner.pulse_days_since_last_order = (
                 (today - row.last_order_date).days if row and row.last_order_date else 0
             )
+
+    @api.depends_context("company", "uid")
+    def _compute_pulse_followup_id(self):
+        Followup = self.env["pulse.followup"]
+        rows = (
+            Followup.search(
+                [
+                    ("partner_id", "in", self.commercial_partner_id.ids),
+                    ("company_id", "=", self.env.company.id),
+                ]
+            )
+            if Followup.has_access("read")
+            else Followup
+        )
+        by_partner = {row.partner_id.id: row for row in rows}
+        for partner in self:
+            row = by_partner.get(partner.commercial_partner_id.id, Followup)
+            partner.pulse_followup_id = row
+            partner.pulse_followup_state = row.state
+            partner.pulse_followup_level_id = row.level_id
+            partner.pulse_followup_next_date = row.next_action_date
+            partner.pulse_followup_promise_date = row.promise_date
+            partner.pulse_followup_hold = row.hold
 
     @api.depends_context("company")
     def _compute_pulse_categories(self):
@@ -379,6 +427,13 @@ class ResPartner(models.Model):
                 partner.write({"pulse_profiling_consent": bool(consent)})
 
     def write(self, vals):
+        if vals.get("email") and "message_bounce" not in vals:
+            # a new address has not bounced: the follow-up's reminders go to it again
+            changed = self.filtered(
+                lambda p: p.message_bounce and p.email_normalized != email_normalize(vals["email"])
+            )
+            if changed:
+                super(ResPartner, changed).write({"message_bounce": 0})
         if "pulse_profiling_consent" in vals:
             vals = dict(vals, pulse_consent_date=fields.Datetime.now())
         if (
@@ -731,3 +786,89 @@ class ResPartner(models.Model):
         (contacts - made).subscription_ids.filtered(lambda s: s.list_id in segment_lists).unlink()
         made.unlink()
         return len(made)
+
+    # ------------------------------------------------------------ follow-up templates
+    def _pulse_followup_company(self):
+        """The company a follow-up message is sent from (templates: its name, email)."""
+        return self.env.company
+
+    def _pulse_followup_invoices(self):
+        """The invoices a follow-up message lists: those the reminder chose (context), or,
+        when a template is previewed, the open overdue undisputed invoices of the customer
+        in the active company."""
+        self.ensure_one()
+        ids = self.env.context.get("pulse_followup_invoice_ids")
+        # sudo: a reminder lists the company's invoices of this customer
+        Move = self.env["account.move"].sudo()
+        if ids is not None:
+            return Move.browse(ids).sorted(lambda m: (m.invoice_date_due, m.id))
+        return Move.search(
+            [
+                ("commercial_partner_id", "=", self.commercial_partner_id.id),
+                ("company_id", "=", self.env.company.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("amount_residual", ">", 0),
+                ("pulse_disputed", "=", False),
+                ("invoice_date_due", "<", fields.Date.context_today(self)),
+            ],
+            order="invoice_date_due, id",
+        )
+
+    def _pulse_followup_total(self):
+        """What the listed invoices leave to pay, per currency ("1,200.00 € + $ 80.00")."""
+        invoices = self._pulse_followup_invoices()
+        lang = self.lang or self.env.lang
+        return " + ".join(
+            format_amount(self.env, sum(moves.mapped("amount_residual")), currency, lang)
+            for currency, moves in invoices.grouped("currency_id").items()
+        )
+
+    def _pulse_followup_table(self):
+        """The listed invoices as an HTML table (number, date, due date, left to pay)."""
+        invoices = self._pulse_followup_invoices()
+        lang = self.lang or self.env.lang
+        today = fields.Date.context_today(self)
+        cell = "padding: 4px 8px; border-bottom: 1px solid #ddd;"
+        head = Markup(
+            "<tr><th style='{s}'>{}</th><th style='{s}'>{}</th><th style='{s}'>{}</th>"
+            "<th style='{s} text-align: right;'>{}</th></tr>"
+        ).format(
+            self.env._("Invoice"),
+            self.env._("Date"),
+            self.env._("Due date"),
+            self.env._("Left to pay"),
+            s=cell,
+        )
+        rows = Markup("").join(
+            Markup(
+                "<tr><td style='{s}'>{}</td><td style='{s}'>{}</td><td style='{s}'>{}{}</td>"
+                "<td style='{s} text-align: right;'>{}</td></tr>"
+            ).format(
+                move.name,
+                format_date(self.env, move.invoice_date, lang_code=lang),
+                format_date(self.env, move.invoice_date_due, lang_code=lang),
+                self.env._(" (%s days late)", (today - move.invoice_date_due).days)
+                if move.invoice_date_due < today
+                else "",
+                format_amount(self.env, move.amount_residual, move.currency_id, lang),
+                s=cell,
+            )
+            for move in invoices
+        )
+        total = Markup(
+            "<tr><td colspan='3' style='{s} font-weight: bold;'>{}</td>"
+            "<td style='{s} text-align: right; font-weight: bold;'>{}</td></tr>"
+        ).format(self.env._("Total"), self._pulse_followup_total(), s=cell)
+        return Markup(
+            "<table style='border-collapse: collapse; margin: 12px 0;'>{}{}{}</table>"
+        ).format(head, rows, total)
+
+    def action_pulse_followup(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "pulse.followup",
+            "res_id": self.pulse_followup_id.id,
+            "view_mode": "form",
+        }

@@ -45,5 +45,10 @@ for scale in $scales; do
     say "measuring rules at $scale"
     (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_rules.py "$run_db" "$scale" "$out")
   fi
+  # the follow-up run over every customer, about 10% overdue (FOLLOWUP_SCALES to change)
+  if [[ " ${FOLLOWUP_SCALES:-10k 100k} " == *" $scale "* ]]; then
+    say "measuring follow-ups at $scale"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_followups.py "$run_db" "$scale" "$out")
+  fi
   drop_db "$run_db"
 done

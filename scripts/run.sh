@@ -36,6 +36,11 @@ if ! db_exists "$DB"; then
 from odoo.addons.customer_pulse.tools import demo_history
 counts = demo_history.generate(env, scale="$SCALE" if not "$SCALE".isdigit() else int("$SCALE"))
 counts.pop("archetypes")
+# finance: levels, reminders of the last weeks, promises, a dispute, items to collect, notices
+from odoo.addons.customer_pulse.tools import demo_followups
+followups = demo_followups.generate(env)
+followups.pop("showcase")
+counts.update(followups)
 env["pulse.partner.stats"]._refresh_all()
 env["pulse.segment"].search([])._refresh_safely()
 env["ir.config_parameter"].set_param("customer_pulse.demo_generated", repr(counts))

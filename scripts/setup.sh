@@ -64,6 +64,8 @@ chromium_bin() {
   return 1
 }
 chromium_bin >/dev/null || missing+=(chromium)
+# PDF reports (the follow-up report, invoices attached to reminders) are rendered by wkhtmltopdf
+command -v wkhtmltopdf >/dev/null 2>&1 || missing+=(wkhtmltopdf)
 pg_bin_dir >/dev/null || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v pg_config >/dev/null 2>&1 || missing+=(libpq-dev)

@@ -13,6 +13,14 @@ source "$(dirname "$0")/env.sh"
 command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 \
   || command -v chromium-browser >/dev/null 2>&1 \
   || die "Chromium is missing: browser tours cannot run (apt-get install chromium)"
+# PDF reports: without wkhtmltopdf the report tests could only check HTML. Refuse, and make sure
+# Odoo itself finds it and finds it usable (its state 'ok').
+command -v wkhtmltopdf >/dev/null 2>&1 \
+  || die "wkhtmltopdf is missing: PDF reports cannot be rendered (apt-get install wkhtmltopdf)"
+wk_state=$(cd "$ODOO_DIR" && "$PYTHON_BIN" -c \
+  'from odoo.addons.base.models import ir_actions_report as r; print(r.wkhtmltopdf_state)' 2>/dev/null | tail -1)
+[ "$wk_state" = ok ] \
+  || die "Odoo does not find a usable wkhtmltopdf (state: ${wk_state:-unknown}); check $(command -v wkhtmltopdf) --version"
 
 test_db="pulse_test_$(date +%Y%m%d%H%M%S)_$$"
 log_dir="$CACHE_DIR/logs"; mkdir -p "$log_dir"

@@ -12,3 +12,11 @@ from . import test_refresh_analyze
 from . import test_filter_rights
 from . import test_engine_trust
 from . import test_profile_trust
+from . import test_followup
+from . import test_followup_promise
+from . import test_followup_report
+from . import test_demo_followups
+from . import test_tours_followup
+from . import test_collection
+from . import test_payment_notice
+from . import test_tours_finance

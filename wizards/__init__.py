@@ -6,3 +6,5 @@ from . import pulse_survey_interview
 from . import pulse_survey_match
 from . import pulse_objection_lift
 from . import pulse_profile_export
+from . import pulse_followup_dispute
+from . import pulse_followup_call

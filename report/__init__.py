@@ -1,0 +1,1 @@
+from . import pulse_followup_report
