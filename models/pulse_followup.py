@@ -356,7 +356,8 @@ class PulseFollowup(models.Model):
         nor than the gap between the two levels after the last reminder: a customer found
         50 days late gets the first reminder, not three levels on three days. A broken
         promise brings it to today. Nothing is planned while a reminder of the episode
-        waits or a promise is in force."""
+        waits, its last one failed (the accountant retries it with Send now once the
+        address is fixed), or a promise is in force."""
         cr = self.env.cr
         cr.execute(
             SQL(
@@ -423,6 +424,7 @@ class PulseFollowup(models.Model):
                               AND l.delay > COALESCE(ev.top_delay, -2147483647)
                               AND (l.delay >= 0 OR f.oldest_due_date >= %(today)s)
                               AND ev.pending_date IS NULL
+                              AND ev.top_state IS DISTINCT FROM 'failed'
                               AND f.oldest_due_date IS NOT NULL
                             ORDER BY l.delay LIMIT 1) nl ON TRUE
                 ), calc AS (

@@ -57,6 +57,22 @@ class TestDemoFollowups(TransactionCase):
         )
         self.assertTrue(final.send_letter)
 
+    def test_work_for_today(self):
+        """The accountant finds work under "Needs action today": a first reminder due today
+        (today's run has not gone yet)."""
+        due = self.Followup.search([("partner_id", "=", self.counts["showcase"]["due_today"])])
+        self.assertEqual(due.state, "needs_action")
+        self.assertEqual(due.next_action_date, self.today)
+        first = self.env["pulse.followup.level"].search(
+            [("company_id", "=", self.company.id), ("delay", ">=", 0)], order="delay", limit=1
+        )
+        self.assertEqual(due.next_level_id, first)
+        self.assertNotIn(first, due.event_ids.level_id, "only its courtesy reminder went out")
+        # nothing of today was sent by the demo, nor will the cron send it at start
+        self.assertFalse(self.Event.search([("date", "=", self.today), ("state", "=", "done")]))
+        self.env["pulse.followup"]._cron_run()
+        self.assertEqual(due.state, "needs_action")
+
     def test_promises_kept_and_broken(self):
         Promise = self.env["pulse.followup.promise"]
         kept = Promise.search([("state", "=", "kept")])

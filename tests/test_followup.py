@@ -406,10 +406,15 @@ class TestFollowup(FollowupCase):
         self.assertIn("ap@slowpayer.example", mails[0]["email_to"][0])
         self.assertEqual(ok.mail_id.state, "sent", "a reminder is not marketing: it goes out")
         self.assertEqual(self.row(bounced).state, "needs_action")
+        # the next days' runs do not jump to the next level over the failed reminder
+        for day in ("2026-02-02 06:00:00", "2026-02-20 06:00:00"):
+            self.run_day(day)
+            self.assertEqual(self.events(bounced), ko, f"nothing new planned on {day}")
+            self.assertEqual(self.row(bounced).state, "needs_action")
         # the address corrected: Send now sends it
         bounced.email = "ap@bouncy.example"
         self.assertEqual(bounced.message_bounce, 0)
-        with freeze_time("2026-02-02 09:00:00"):
+        with freeze_time("2026-02-20 09:00:00"):
             self.row(bounced).with_user(self.pulse_accountant).action_send_now()
         self.assertEqual(ko.state, "done")
 

@@ -149,7 +149,12 @@ class DemoFollowups:
         day = timedelta(days=1)
         ladder = levels.filtered(lambda lv: lv.delay >= 0)
         courtesy = levels.filtered(lambda lv: lv.delay < 0)[:1]
-        roles = [f"level_{lv.id}" for lv in ladder] + ["promise_kept", "promise_broken", "dispute"]
+        roles = [f"level_{lv.id}" for lv in ladder] + [
+            "promise_kept",
+            "promise_broken",
+            "dispute",
+            "due_today",
+        ]
         if courtesy:
             roles.append("courtesy")
         partners = self._free_customers(len(roles))
@@ -168,6 +173,10 @@ class DemoFollowups:
         if courtesy:
             self._invoice(self.showcase["courtesy"], today + day)
             starts.append(today + day + timedelta(days=courtesy.delay))
+        # today's work: a customer whose first reminder falls due today (the day's run has
+        # not gone yet: the accountant finds them under "Needs action today")
+        if ladder:
+            self._invoice(self.showcase["due_today"], today - timedelta(days=first_delay), 2)
         # 2. a promise kept: reminded, promises to pay within a week, pays before the date
         kept_partner = self.showcase["promise_kept"]
         kept_invoice = self._invoice(kept_partner, today - timedelta(days=first_delay + 33), 2)
@@ -220,7 +229,10 @@ class DemoFollowups:
 
     # ------------------------------------------------------------------ the replay
     def _replay(self, start):
-        """The daily run of every day from start to today, the clock set to that morning."""
+        """The daily run of every day from start to yesterday, the clock set to that
+        morning; today the rows are brought up to date but today's reminders wait: the
+        accountant finds them under "Needs action today" (Send now), else tomorrow's run
+        sends them."""
         Followup = self.env["pulse.followup"]
         Event = self.env["pulse.followup.event"]
         day = start
@@ -228,6 +240,14 @@ class DemoFollowups:
             with freeze_time(datetime.combine(day, time(7, 0))):
                 for action in self.plan.pop(day, []):
                     action()
+                if day == self.today:
+                    Followup._refresh()
+                    # today's reminders are the accountant's (Send now) or tomorrow run's: the
+                    # cron, woken by the replay, must not send them as soon as the demo starts
+                    self.env["ir.config_parameter"].set_param(
+                        "customer_pulse.followup_run_date", fields.Date.to_string(day)
+                    )
+                    break
                 Followup._run()
                 while Event._process_due():
                     pass
