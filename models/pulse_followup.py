@@ -1,10 +1,11 @@
 import logging
-import threading
 import time
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
+
+from ..tools.cron import batch_committer
 
 _logger = logging.getLogger(__name__)
 
@@ -493,12 +494,7 @@ class PulseFollowup(models.Model):
         The cron is the one place commits belong: a batch commits the emails and texts it
         queued together with the reminders it marks done (Odoo's mail and SMS queues send
         them only once committed)."""
-        auto_commit = not getattr(threading.current_thread(), "testing", False)
-
-        def commit():
-            self.env.flush_all()
-            if auto_commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+        commit = batch_committer(self.env)
 
         deadline = time.monotonic() + TIME_BUDGET
         # sudo: the run works for every company, whoever the cron's user is

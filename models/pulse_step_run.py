@@ -3,7 +3,6 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
@@ -14,6 +13,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize
 
+from ..tools.cron import batch_committer
 from ..tools.params import int_param
 from .pulse_rule_step import CUSTOMER_FACING, TOUCHES, _is_loopback_name
 
@@ -186,12 +186,7 @@ class PulseStepRun(models.Model):
         with the runs it marks done, and an external call (webhook, SMS gateway) is made
         only once its claim is committed, its outcome recorded and committed right after
         (see _call_external)."""
-        auto_commit = not getattr(threading.current_thread(), "testing", False)
-
-        def commit():
-            self.env.flush_all()
-            if auto_commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+        commit = batch_committer(self.env)
 
         deadline = time.monotonic() + TIME_BUDGET
         self._sweep_lost_calls()
