@@ -132,6 +132,7 @@ class PulseFollowup(models.Model):
     def _compute_promise_counts(self):
         counts = {
             (followup.id, state): count
+            # sudo: counts only, shown to whoever may read the follow-up row
             for followup, state, count in self.env["pulse.followup.promise"]
             .sudo()
             ._read_group(
@@ -535,6 +536,7 @@ class PulseFollowup(models.Model):
             [list(partner_ids), list(company_ids)],
         )
         rows = self.env.cr.fetchall()
+        # sudo: the level names of the hold reason; the rule engine reads them for anyone
         levels = self.env["pulse.followup.level"].sudo().browse({r[2] for r in rows})
         names = {level.id: level.name for level in levels}
         return {(p, c): names.get(level_id, "") for p, c, level_id in rows}
@@ -644,6 +646,7 @@ class PulseFollowup(models.Model):
         self._check_accountant()
         report = self.env.ref("customer_pulse.action_report_followup", raise_if_not_found=False)
         letters = self.event_ids.filtered(lambda e: e.letter_attachment_id and not e.letter_printed)
+        # sudo: marking the company's letters printed; the accountant check is above
         letters.sudo().write({"letter_printed": True})
         if report:
             return report.with_company(self.company_id).report_action(

@@ -223,7 +223,7 @@ class PulseFollowupEvent(models.Model):
         """Ask the follow-up cron to run at `at` (now by default)."""
         cron = self.env.ref("customer_pulse.ir_cron_pulse_followup", raise_if_not_found=False)
         if cron:
-            cron.sudo()._trigger(at)
+            cron.sudo()._trigger(at)  # sudo: crons are administrators' records
 
     # ------------------------------------------------------------------ engine
     @api.model
@@ -479,6 +479,7 @@ class PulseFollowupEvent(models.Model):
                 template=template, partner_ids=recipient.ids, put_in_queue=True
             )
         )
+        # sudo: the queued texts of the message just posted, to link them to the reminder
         sms = self.env["sms.sms"].sudo().search([("mail_message_id", "=", message.id)])
         return {"sms_message_id": message.id, "sms_ids": [fields.Command.set(sms.ids)]}
 

@@ -243,4 +243,6 @@ class PulseFollowupLevel(models.Model):
         vals = []
         for company in companies:
             vals += self._default_levels_vals(company)
+        # sudo: the shipped levels are created for a company at its first run, by the cron
+        # or by an accountant's Run now; configuring them stays a manager's
         return self.sudo().create(vals) if vals else self.browse()

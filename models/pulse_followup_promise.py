@@ -70,6 +70,7 @@ class PulseFollowupPromise(models.Model):
     @api.depends("invoice_ids.amount_residual_signed", "residual_at_promise")
     def _compute_paid_amount(self):
         for promise in self:
+            # sudo: the residuals of the promised invoices, for a figure of the promise
             now = sum(promise.invoice_ids.sudo().mapped("amount_residual_signed"))
             promise.paid_amount = promise.residual_at_promise - now
 
@@ -125,6 +126,7 @@ class PulseFollowupPromise(models.Model):
             older = promise.followup_id.promise_ids.filtered(
                 lambda p, new=promise: p.state == "open" and p != new
             )
+            # sudo: the earlier open promise of the same follow-up is replaced by this one
             older.sudo().write(
                 {"state": "cancelled", "closed_date": fields.Date.context_today(self)}
             )
@@ -152,6 +154,7 @@ class PulseFollowupPromise(models.Model):
         self.filtered(lambda p: p.state == "open").write(
             {"state": "cancelled", "closed_date": fields.Date.context_today(self)}
         )
+        # sudo: the follow-up rows are computed, never edited by users
         self.env["pulse.followup"].sudo()._refresh(self.partner_id.ids)
         return True
 

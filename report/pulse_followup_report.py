@@ -64,7 +64,7 @@ class ReportPulseFollowup(models.AbstractModel):
                 self.env._(
                     "You may not print the follow-up report of %(company)s: it is not one of "
                     "your active companies.",
-                    company=company.sudo().display_name,
+                    company=company.sudo().display_name,  # sudo: its name, in the refusal
                 )
             )
         self.env["account.move.line"].check_access("read")
