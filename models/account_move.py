@@ -44,6 +44,7 @@ class AccountMove(models.Model):
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
         if any(m.move_type == "out_invoice" for m in posted):
+            # sudo: whoever posts an invoice may wake the engine; it only counts running rules
             self.env["pulse.step.run"].sudo()._wake_up_for(("invoice_posted",))
         return posted
 
@@ -96,6 +97,8 @@ class AccountMove(models.Model):
             )
             if move.pulse_dispute_activity_id:
                 continue
+            # sudo: the activity is the salesperson's, scheduled by this action after the
+            # accountant check above
             activity = move.sudo().activity_schedule(
                 activity_type_id=todo.id,
                 summary=self.env._("Settle the dispute: %s", reason),
@@ -110,6 +113,7 @@ class AccountMove(models.Model):
                 date_deadline=until or today + timedelta(days=7),
                 user_id=seller.id,
             )
+            # sudo: the link to the activity is set by the dispute actions only
             move.sudo().pulse_dispute_activity_id = activity
         self._pulse_refresh_followups()
         return True
@@ -136,6 +140,7 @@ class AccountMove(models.Model):
                 }
             )
             if activity.exists():
+                # sudo: the salesperson's activity is closed with the dispute, whoever ends it
                 activity.sudo().action_feedback(feedback=feedback)
         if refresh:
             self._pulse_refresh_followups()

@@ -152,6 +152,8 @@ class PulseAttribute(models.Model):
         if {"visibility", "department_id"} & set(vals):
             self._check_visibility_change(vals)
         if "value_type" in vals:
+            # sudo: values of every department count, private ones too (only whether one
+            # exists is used)
             used = (
                 self.env["pulse.attribute.value"]
                 .sudo()
@@ -190,6 +192,8 @@ class PulseAttribute(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
+        # sudo: values of every department count, private ones too (only whether one
+        # exists is used)
         if (
             self.env["pulse.attribute.value"]
             .sudo()

@@ -555,11 +555,13 @@ class PulseFollowup(models.Model):
         # sudo: the run writes every company's rows and sends as the company; the user's
         # right to act on follow-ups is checked above
         events = self.sudo()._run()
+        # sudo: the due reminders are sent as the company, as the cron sends them
         sent = (
             self.env["pulse.followup.event"]
             .sudo()
             ._process_due(deadline=time.monotonic() + TIME_BUDGET / 5)
         )
+        # sudo: whether any company's reminder is still due (a count only)
         if (
             self.env["pulse.followup.event"]
             .sudo()
@@ -591,6 +593,8 @@ class PulseFollowup(models.Model):
         """Send now: the reminder waiting for an accountant (a manual level, or one that
         failed), else the next level ahead of its date."""
         self._check_accountant()
+        # sudo: reminders are the company's, created and sent as the cron does; the
+        # accountant check is above
         Event = self.env["pulse.followup.event"].sudo()
         today = fields.Date.context_today(self)
         to_send = Event.browse()
@@ -608,6 +612,7 @@ class PulseFollowup(models.Model):
                 lambda e, f=followup: e.cycle == f.cycle and e.state in ("waiting", "failed")
             )
             if pending:
+                # sudo: sent as the company, like the reminders created below (Event)
                 to_send |= pending.sudo()
                 continue
             if not followup.next_level_id:

@@ -466,6 +466,7 @@ class PulseFollowupEvent(models.Model):
             recipient = partner
         if not (recipient.mobile or recipient.phone or "").strip():
             raise FollowupFailed(self.env._("no phone number"))
+        # sudo: the level's text is rendered for the company, whoever runs the reminder
         template = (
             self.level_id.sms_template_id.sudo()
             .with_company(company)
@@ -496,6 +497,7 @@ class PulseFollowupEvent(models.Model):
             )
         else:
             content, _kind = Report._render_qweb_pdf("account.account_invoices", invoices.ids)
+        # sudo: the letter is filed on the reminder for the company, whoever runs it
         attachment = (
             self.env["ir.attachment"]
             .sudo()

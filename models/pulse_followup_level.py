@@ -161,6 +161,7 @@ class PulseFollowupLevel(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
+        # sudo: reminders of every company and customer count (only whether one exists)
         used = (
             self.env["pulse.followup.event"]
             .sudo()

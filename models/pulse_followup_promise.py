@@ -165,6 +165,8 @@ class PulseFollowupPromise(models.Model):
 
     def _pause_reminders(self):
         """Reminders of the episode waiting to go out are skipped: the customer promised."""
+        # sudo: reminders are the follow-up engine's records; recording the promise
+        # skips the episode's waiting ones
         pending = (
             self.env["pulse.followup.event"]
             .sudo()

@@ -160,6 +160,7 @@ class PulseRuleStep(models.Model):
             step.run_failed_count = counts.get((step, "failed"), 0)
 
     def _compute_mail_counts(self):
+        # sudo: counts only, of the step's own tracking mailing, for whoever may read the step
         Trace = self.env["mailing.trace"].sudo()
         mailings = self.mailing_id
         statuses = {
@@ -195,6 +196,8 @@ class PulseRuleStep(models.Model):
         self.invalidate_recordset(["mailing_id"])
         if not self.mailing_id:
             template = self.mail_template_id
+            # sudo: the tracking mailing is the engine's record, made at the step's first
+            # email whoever runs it
             self.sudo().mailing_id = (
                 self.env["mailing.mailing"]
                 .sudo()
@@ -296,7 +299,7 @@ class PulseRuleStep(models.Model):
         self.ensure_one()
         if not user:
             return self.env._("the rule has no responsible to run the server action as")
-        # server actions are readable by administrators only: read just what is checked
+        # sudo: server actions are readable by administrators only: read just what is checked
         action = self.server_action_id.sudo()
         if action.model_id.model != "res.partner":
             return self.env._(
@@ -344,7 +347,7 @@ class PulseRuleStep(models.Model):
         self.ensure_one()
         parts = urlsplit((self.webhook_url or "").strip())
         host = (parts.hostname or "").lower()
-        # system parameters are for administrators: the allow-list is read, not shown
+        # sudo: system parameters are for administrators: the allow-list is read, not shown
         allowed = self.env["ir.config_parameter"].sudo().get_param(WEBHOOK_ALLOWED_HOSTS) or ""
         allowed = {entry.strip().lower() for entry in allowed.split(",") if entry.strip()}
         networks = []

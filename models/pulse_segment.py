@@ -474,6 +474,8 @@ class PulseSegment(models.Model):
             self.mailing_list_id = self.env["mailing.list"].create(
                 {"name": self.name, "is_public": False}
             )
+        # sudo: the list is filled as the segments' refresh fills it; write access to
+        # the segment is checked above
         self.sudo()._sync_mailing_list()
         return self.action_open_mailing_list()
 
@@ -482,6 +484,8 @@ class PulseSegment(models.Model):
         self.check_access("write")
         if not self.mailing_list_id:
             raise UserError(self.env._("Choose or create a mailing list first."))
+        # sudo: the list is filled as the segments' refresh fills it; write access to
+        # the segment is checked above
         subscribed, unsubscribed = self.sudo()._sync_mailing_list()
         return {
             "type": "ir.actions.client",
@@ -600,6 +604,8 @@ class PulseSegment(models.Model):
     def _unlink_except_builtin(self):
         if any(self.mapped("is_builtin")):
             raise UserError(self.env._("Shipped segments cannot be deleted: archive them instead."))
+        # sudo: any rule the segment triggers blocks its deletion, archived or
+        # another company's
         rules = (
             self.env["pulse.rule"]
             .sudo()

@@ -163,7 +163,7 @@ class PulseStepRun(models.Model):
         the cron's own interval is only the safety net."""
         cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine", raise_if_not_found=False)
         if cron:
-            cron.sudo()._trigger(at)
+            cron.sudo()._trigger(at)  # sudo: crons are administrators' records
 
     @api.model
     def _wake_up_for(self, triggers, always_if_running=False):
@@ -172,6 +172,8 @@ class PulseStepRun(models.Model):
         domain = [("state", "=", "running")]
         if not always_if_running:
             domain.append(("trigger", "in", list(triggers)))
+        # sudo: any user's order, invoice or survey answer may wake the engine; rules
+        # are only counted
         if self.env["pulse.rule"].sudo().search_count(domain, limit=1):
             self._wake_up()
 
@@ -720,6 +722,8 @@ class PulseStepRun(models.Model):
     def _batch_email(self):
         if any(self.mapped("test_mode")):
             return None
+        # sudo: the engine renders the step's template for the company, whoever runs
+        # the cron
         template = self[0].step_id.mail_template_id.sudo()
         mails = template.send_mail_batch(
             self.partner_id.ids, force_send=False, raise_exception=True
@@ -736,6 +740,7 @@ class PulseStepRun(models.Model):
         (opens, clicks, bounces, replies) and tracked links."""
         mailing = self[0].step_id._tracking_mailing()
         vals = {"mass_mailing_id": mailing.id}
+        # sudo: the engine's emails are filed under the step's tracking mailing
         mails = self.env["mail.mail"].sudo().concat(*produced.values())
         mails.write({"mailing_id": mailing.id})
         for mail in mails:
@@ -755,17 +760,21 @@ class PulseStepRun(models.Model):
             }
             for run, mail in produced.items()
         ]
+        # sudo: the traces are the engine's record of what it sent
         self.env["mailing.trace"].sudo().create(traces)
 
     def _batch_activity(self):
+        # sudo: the engine schedules the step's activities for the company
         activities = self.env["mail.activity"].sudo().create([run._activity_vals() for run in self])
         return dict(zip(self, activities, strict=True))
 
     def _batch_tag_add(self):
+        # sudo: the engine tags the customers for the company
         self.partner_id.sudo().write({"category_id": [(4, t.id) for t in self[0].step_id.tag_ids]})
         return {}
 
     def _batch_tag_remove(self):
+        # sudo: the engine untags the customers for the company
         self.partner_id.sudo().write({"category_id": [(3, t.id) for t in self[0].step_id.tag_ids]})
         return {}
 
@@ -839,6 +848,7 @@ class PulseStepRun(models.Model):
         values = None
         if self.test_mode:
             values = {"email_to": self.rule_id.test_email, "recipient_ids": [], "partner_ids": []}
+        # sudo: the engine renders and queues the step's email for the company
         mail_id = template.sudo().send_mail(
             self.partner_id.id, force_send=False, raise_exception=True, email_values=values
         )
@@ -928,17 +938,21 @@ class PulseStepRun(models.Model):
         }
 
     def _do_activity(self):
+        # sudo: the engine schedules the step's activity for the company
         return self.env["mail.activity"].sudo().create(self._activity_vals())
 
     def _do_note(self):
+        # sudo: the engine logs the step's note on the customer for the company
         return self.partner_id.sudo().message_post(
             body=self.step_id.note_body, subtype_xmlid="mail.mt_note"
         )
 
     def _do_tag_add(self):
+        # sudo: the engine tags the customer for the company
         self.partner_id.sudo().category_id = [(4, t.id) for t in self.step_id.tag_ids]
 
     def _do_tag_remove(self):
+        # sudo: the engine untags the customer for the company
         self.partner_id.sudo().category_id = [(3, t.id) for t in self.step_id.tag_ids]
 
     def _list_subscription(self):
@@ -947,6 +961,7 @@ class PulseStepRun(models.Model):
         if not email:
             raise RunSkipped(self.env._("no valid email"))
         mailing_list = self.step_id.mailing_list_id
+        # sudo: the engine changes the list the marketer chose, for the company
         Subscription = self.env["mailing.subscription"].sudo()
         existing = Subscription.search(
             [("list_id", "=", mailing_list.id), ("contact_id.email_normalized", "=", email)],
@@ -962,9 +977,11 @@ class PulseStepRun(models.Model):
             raise RunSkipped(self.env._("email blacklisted"))
         if existing:
             return existing
+        # sudo: the engine finds or makes the list's contact, for the company
         contact = self.env["mailing.contact"].sudo().search(
             [("email_normalized", "=", email)], limit=1
         ) or self.env["mailing.contact"].sudo().create({"name": partner.name, "email": email})
+        # sudo: the engine subscribes the contact, for the company
         return (
             self.env["mailing.subscription"]
             .sudo()
@@ -985,6 +1002,7 @@ class PulseStepRun(models.Model):
             raise RunSkipped(
                 self.env._("no consent to profiling (the survey collects personal data)")
             )
+        # sudo: the engine invites for the company; invitations need survey rights
         invite = (
             self.env["survey.invite"]
             .sudo()
@@ -995,6 +1013,7 @@ class PulseStepRun(models.Model):
             invite.partner_ids = [(5,)]
             invite.emails = self.rule_id.test_email
         invite.action_invite()
+        # sudo: the participation the invitation just made, to record it on the run
         return (
             self.env["survey.user_input"]
             .sudo()

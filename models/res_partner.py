@@ -173,11 +173,12 @@ class ResPartner(models.Model):
     def _compute_pulse_stats(self):
         company = self.env.company
         commercial = self.commercial_partner_id
+        # sudo: financial columns are hidden by the partner fields' own groups
         stats = (
             self.env["pulse.partner.stats"]
             .sudo()
             .search([("partner_id", "in", commercial.ids), ("company_id", "=", company.id)])
-        )  # sudo: financial columns are hidden by the partner fields' own groups
+        )
         by_partner = {s.partner_id.id: s for s in stats}
         today = fields.Date.context_today(self)
         for partner in self:
@@ -544,13 +545,15 @@ class ResPartner(models.Model):
         """Everything the profile holds about the customer, every company and department."""
         self.ensure_one()
         partner = self.commercial_partner_id
+        # sudo: every company's and department's values, private ones too: the file is
+        # for the manager who asked (action_pulse_export_profile)
         values = (
             self.env["pulse.attribute.value"]
             .sudo()
             .with_context(active_test=False)
             .search([("partner_id", "=", partner.id)], order="date, id")
         )
-        # the customer's own participations: linked to them, or matched to them by staff
+        # sudo: the customer's own participations: linked to them, or matched to them by staff
         # (an answer that only suggests them by a typed email may be someone else's)
         answers = (
             self.env["survey.user_input"]
@@ -568,17 +571,20 @@ class ResPartner(models.Model):
         # sudo: the right of access covers every company and department; the file goes to
         # the manager who asked only (pulse.profile.export)
         facts = self.env["pulse.partner.stats"].sudo().search([("partner_id", "=", partner.id)])
+        # sudo: every company's segment memberships, for the same file
         memberships = (
             self.env["pulse.segment.member"]
             .sudo()
             .with_context(active_test=False)
             .search([("partner_id", "=", partner.id)], order="date_entered, id")
         )
+        # sudo: every company's rule enrolments, for the same file
         enrolments = (
             self.env["pulse.enrolment"]
             .sudo()
             .search([("partner_id", "=", partner.id)], order="date_enrolled, id")
         )
+        # sudo: every company's step runs, for the same file
         runs = (
             self.env["pulse.step.run"]
             .sudo()
@@ -688,6 +694,7 @@ class ResPartner(models.Model):
                 .search([("partner_id", "=", partner.id), ("erased", "=", False)])
             )
             values._pulse_erase()
+            # sudo: the emails of every contact of the customer, archived ones too
             emails = set(
                 self.env["res.partner"]
                 .sudo()
@@ -718,6 +725,8 @@ class ResPartner(models.Model):
         """Earlier exports of the customer's profile, every manager's (and the attachments
         earlier versions put on the customer)."""
         self.ensure_one()
+        # sudo: every manager's exports of the customer go, and the files earlier
+        # versions attached
         self.env["pulse.profile.export"].sudo().search([("partner_id", "=", self.id)]).unlink()
         self.env["ir.attachment"].sudo().search(
             [
@@ -731,6 +740,7 @@ class ResPartner(models.Model):
         """The texts rules sent the customer, as logged in the chatter and in the SMS
         queue: bodies emptied, the traces of the sending stay."""
         self.ensure_one()
+        # sudo: the texts rules sent the customer, in every company
         runs = (
             self.env["pulse.step.run"]
             .sudo()
@@ -742,6 +752,7 @@ class ResPartner(models.Model):
                 ]
             )
         )
+        # sudo: the chatter notes of those texts, whoever may read them
         messages = (
             self.env["mail.message"]
             .sudo()
@@ -749,6 +760,7 @@ class ResPartner(models.Model):
             .exists()
         )
         sms_ids = [run.res_id for run in runs if run.res_model == "sms.sms" and run.res_id]
+        # sudo: the texts in the SMS queue (administrators' records)
         texts = (
             self.env["sms.sms"]
             .sudo()
@@ -765,6 +777,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         if not emails:
             return 0
+        # sudo: the lists of every segment, archived or another company's
         segment_lists = (
             self.env["pulse.segment"]
             .sudo()
@@ -772,6 +785,7 @@ class ResPartner(models.Model):
             .search([("mailing_list_id", "!=", False)])
             .mailing_list_id
         )
+        # sudo: every mailing contact the segments made with the customer's emails
         contacts = (
             self.env["mailing.contact"]
             .sudo()

@@ -25,6 +25,7 @@ class SaleOrder(models.Model):
     def action_confirm(self):
         result = super().action_confirm()
         # rules triggered by a confirmed order (or exiting on purchase) react now
+        # sudo: rules are the marketers'; the salesperson's order only wakes the engine
         self.env["pulse.step.run"].sudo()._wake_up_for(("order_confirmed",), always_if_running=True)
         return result
 

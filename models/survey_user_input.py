@@ -79,6 +79,7 @@ class SurveyUserInput(models.Model):
         for user_input in self.filtered(lambda ui: not ui.test_entry):
             user_input._pulse_record_profile_safely()
         # rules triggered by a completed survey react now
+        # sudo: rules are the marketers'; the participant only wakes the engine
         self.env["pulse.step.run"].sudo()._wake_up_for(("survey_done",))
         return result
 
@@ -88,9 +89,12 @@ class SurveyUserInput(models.Model):
         self.ensure_one()
         try:
             with self.env.cr.savepoint():
+                # sudo: the participant (often public) cannot write profiles; whom the
+                # answers may act for is decided by _pulse_match_partner
                 self.sudo()._pulse_record_profile()
         except Exception as error:
             _logger.exception("customer profile from survey answer %s failed", self.id)
+            # sudo: the failure is kept on the participation, whoever submitted it
             self.sudo().write(
                 {"pulse_profile_state": "error", "pulse_profile_note": str(error)[:250]}
             )

@@ -217,6 +217,7 @@ class DemoFollowups:
         if not followup:
             _logger.warning("demo follow-ups: %s has no follow-up to promise on", partner.name)
             return
+        # sudo: the residuals of the promised invoices, as the promise's create reads them
         owed = sum(followup.sudo()._promise_invoices().mapped("amount_residual_signed"))
         self.env["pulse.followup.promise"].create(
             {

@@ -18,7 +18,7 @@ class PulseSurveyInterview(models.TransientModel):
 
     def action_start(self):
         self.ensure_one()
-        survey = self.survey_id.sudo()  # salespeople interview without editing surveys
+        survey = self.survey_id.sudo()  # sudo: salespeople interview without editing surveys
         if not survey.question_ids:
             raise UserError(self.env._("The survey %s has no question.", survey.title))
         if self.consent:
