@@ -306,6 +306,48 @@ class TestSurveyMapping(ProfilingCase):
         user_input = self.answer(self.survey, {"Any wish?": "x"}, email="buyer@profiled.example")
         self.assertEqual(user_input.pulse_profile_state, "unmatched")
 
+    def test_interview_opens_profile_surveys_only(self):
+        """Attack: a salesperson (no survey rights) starts an 'interview' on a certification
+        or a recruitment survey to get a participation and its access token."""
+        Survey = self.env["survey.survey"]
+        wish = self.survey.question_ids.filtered(lambda q: q.title == "Any wish?")
+        self.assertTrue(wish.pulse_attribute_id)
+        unmapped = Survey.create(
+            {
+                "title": "Recruitment",
+                "question_and_page_ids": [
+                    Command.create({"title": "Why us?", "question_type": "char_box"})
+                ],
+            }
+        )
+        certification = Survey.create(
+            {
+                "title": "Certification",
+                "certification": True,
+                "scoring_type": "scoring_with_answers",
+                "question_and_page_ids": [
+                    Command.create(
+                        {
+                            "title": "Wish",
+                            "question_type": "char_box",
+                            "pulse_attribute_id": wish.pulse_attribute_id.id,
+                        }
+                    )
+                ],
+            }
+        )
+        Wizard = self.env["pulse.survey.interview"].with_user(self.salesman)
+        for survey in (unmapped, certification):
+            wizard = Wizard.create({"partner_id": self.company_customer.id, "survey_id": survey.id})
+            with self.assertRaises(UserError):
+                wizard.action_start()
+        self.assertFalse(
+            self.env["survey.user_input"].search(
+                [("survey_id", "in", (unmapped | certification).ids)]
+            ),
+            "no participation was opened",
+        )
+
     def test_interview_counts_for_the_interviewer(self):
         wizard = (
             self.env["pulse.survey.interview"]
