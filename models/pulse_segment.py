@@ -613,10 +613,12 @@ class PulseSegment(models.Model):
             .search([("trigger_segment_id", "in", self.ids)])
         )
         if rules:
+            # name only a rule the user may read: the others stay anonymous
+            readable = rules.with_env(self.env)._filtered_access("read")
             raise UserError(
                 self.env._(
                     "%(segment)s is used by the rule %(rule)s: archive the segment instead.",
                     segment=rules[0].trigger_segment_id.name,
-                    rule=rules[0].name,
+                    rule=readable[:1].name or self.env._("of a company you do not work in"),
                 )
             )
