@@ -306,6 +306,19 @@ class PulseAttributeValue(models.Model):
             attribute.visibility == "private" and department == attribute.department_id.id
         ):
             forbidden.append("private_department_id")
+        # an assessment is the author's own, for one of their departments, entered or
+        # imported by hand: surveys, purchases and rules record theirs by their own paths
+        if vals.get("user_id") and vals["user_id"] != self.env.uid:
+            forbidden.append("user_id")
+        if (
+            vals.get("department_id")
+            and vals["department_id"] not in self.env.user.pulse_department_ids.ids
+        ):
+            forbidden.append("department_id")
+        if vals.get("source", "manual") not in ("manual", "import"):
+            forbidden.append("source")
+        if vals.get("date") and fields.Datetime.to_datetime(vals["date"]) > fields.Datetime.now():
+            forbidden.append("date")
         if forbidden:
             raise AccessError(
                 self.env._(

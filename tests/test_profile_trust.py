@@ -333,6 +333,13 @@ class TestManagerOnlyValues(TrustCase):
             {"is_resolution": True},
             {"erased": True},
             {"private_department_id": self.finance.id},
+            # someone else's name, another department's voice, a source that is not theirs,
+            # a date in the future that would stay "latest" for ever
+            {"user_id": self.technician.id},
+            {"department_id": self.after_sales.id},
+            {"source": "purchase"},
+            {"source": "survey"},
+            {"date": "2099-01-01 00:00:00"},
         ):
             with self.assertRaises(AccessError):
                 Value.create(dict(base, **forged))
