@@ -62,6 +62,10 @@ class PulseSegment(models.Model):
         "relative: context_today() - relativedelta(days=365); lapsed_days is the "
         "Lapsed customers setting.",
     )
+    lapsed_days = fields.Integer(
+        compute="_compute_lapsed_days",
+        help="The Lapsed customers setting, for the filter editor to show filters that use it.",
+    )
     static_partner_ids = fields.Many2many(
         "res.partner",
         "pulse_segment_static_partner_rel",
@@ -109,6 +113,14 @@ class PulseSegment(models.Model):
         compute="_compute_kpis",
         groups="account.group_account_invoice",
     )
+
+    def _compute_lapsed_days(self):
+        self.lapsed_days = self._lapsed_days()
+
+    @api.model
+    def _lapsed_days(self):
+        """Settings › Customer Pulse › Lapsed customers (days)."""
+        return int_param(self.env, "customer_pulse.lapsed_days", 365, minimum=1)
 
     def _compute_member_count(self):
         counts = dict(
@@ -216,7 +228,7 @@ class PulseSegment(models.Model):
             "uid": self.env.uid,  # the user the filter runs as (see _customers_query)
             "company_id": company.id,
             # Settings › Customer Pulse › Lapsed customers
-            "lapsed_days": int_param(self.env, "customer_pulse.lapsed_days", 365, minimum=1),
+            "lapsed_days": self._lapsed_days(),
         }
         try:
             domain = ast.literal_eval(text)

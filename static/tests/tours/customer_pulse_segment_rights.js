@@ -38,6 +38,10 @@ registry.category("web_tour.tours").add("customer_pulse_segment_rights", {
             trigger: ".o_form_view .o_field_widget[name='kpi_forecast_orders']",
         },
         {
+            content: "Its filter (relative to the Lapsed customers setting) reads as valid",
+            trigger: ".o_form_view .o_field_domain:not(:contains('Invalid domain'))",
+        },
+        {
             content: "No revenue figure for a marketer who may not see invoices",
             trigger:
                 ".o_form_view:not(:has(.o_field_widget[name='kpi_revenue'])):not(:has(.o_field_widget[name='kpi_forecast_revenue']))",
