@@ -24,26 +24,22 @@ OPEN_STATES = ("to_invoice", "invoiced", "partly_paid", "overdue", "disputed")
 MOVES = "order_id.order_line.invoice_lines.move_id"
 
 
-def _collection_depends(model):
-    depends = [
-        "order_id.state",
-        "order_id.amount_total",
-        "order_id.currency_id",
-        "order_id.currency_rate",
-        "order_id.date_order",
-        "order_id.payment_term_id",
-        f"{MOVES}.state",
-        f"{MOVES}.move_type",
-        f"{MOVES}.currency_id",
-        f"{MOVES}.amount_total",
-        f"{MOVES}.amount_residual",
-        f"{MOVES}.amount_residual_signed",
-        f"{MOVES}.invoice_date_due",
-    ]
-    # the disputes on invoices are another part of the follow-ups: followed when present
-    if "pulse_disputed" in model.env["account.move"]._fields:
-        depends.append(f"{MOVES}.pulse_disputed")
-    return depends
+COLLECTION_DEPENDS = [
+    "order_id.state",
+    "order_id.amount_total",
+    "order_id.currency_id",
+    "order_id.currency_rate",
+    "order_id.date_order",
+    "order_id.payment_term_id",
+    f"{MOVES}.state",
+    f"{MOVES}.move_type",
+    f"{MOVES}.currency_id",
+    f"{MOVES}.amount_total",
+    f"{MOVES}.amount_residual",
+    f"{MOVES}.amount_residual_signed",
+    f"{MOVES}.invoice_date_due",
+    f"{MOVES}.pulse_disputed",
+]
 
 
 class PulseCollection(models.Model):
@@ -187,10 +183,9 @@ class PulseCollection(models.Model):
         ("order_uniq", "unique(order_id)", "An order has one item to collect."),
     ]
 
-    @api.depends(_collection_depends)
+    @api.depends(*COLLECTION_DEPENDS)
     def _compute_collection(self):
         today = fields.Date.today()
-        disputes = "pulse_disputed" in self.env["account.move"]._fields
         for item in self:
             order = item.order_id
             currency = order.currency_id or item.company_id.currency_id
@@ -229,7 +224,7 @@ class PulseCollection(models.Model):
             open_invoices = invoices.filtered(
                 lambda m: not m.currency_id.is_zero(m.amount_residual)
             )
-            disputed = open_invoices.filtered("pulse_disputed") if disputes else invoices.browse()
+            disputed = open_invoices.filtered("pulse_disputed")
             due_dates = (open_invoices - disputed).mapped("invoice_date_due")
             item.date_due = min(due_dates) if due_dates else False
             if open_invoices:

@@ -649,18 +649,13 @@ class PulseFollowup(models.Model):
         open invoices when the report is not installed."""
         self.ensure_one()
         self._check_accountant()
-        report = self.env.ref("customer_pulse.action_report_followup", raise_if_not_found=False)
         letters = self.event_ids.filtered(lambda e: e.letter_attachment_id and not e.letter_printed)
         # sudo: marking the company's letters printed; the accountant check is above
         letters.sudo().write({"letter_printed": True})
-        if report:
-            return report.with_company(self.company_id).report_action(
-                self.partner_id, data={"company_id": self.company_id.id}
-            )
-        invoices = self.invoice_ids - self.disputed_invoice_ids
-        if not invoices:
-            raise UserError(self.env._("%s has no open invoice to print.", self.partner_id.name))
-        return self.env.ref("account.account_invoices").report_action(invoices)
+        report = self.env.ref("customer_pulse.action_report_followup")
+        return report.with_company(self.company_id).report_action(
+            self.partner_id, data={"company_id": self.company_id.id}
+        )
 
     def action_log_call(self):
         self.ensure_one()

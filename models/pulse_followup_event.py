@@ -485,18 +485,13 @@ class PulseFollowupEvent(models.Model):
         return {"sms_message_id": message.id, "sms_ids": [fields.Command.set(sms.ids)]}
 
     def _make_letter(self, invoices):
-        """The letter to post: the customer's follow-up report of the company, or the open
-        invoices when the report is not installed."""
+        """The letter to post: the customer's follow-up report of the company."""
         partner, company = self.partner_id, self.company_id
         # sudo: the letter is printed for the company, whoever runs the reminder
         Report = self.env["ir.actions.report"].sudo().with_company(company)
-        report = self.env.ref("customer_pulse.action_report_followup", raise_if_not_found=False)
-        if report:
-            content, _kind = Report._render_qweb_pdf(
-                report.report_name, partner.ids, data={"company_id": company.id}
-            )
-        else:
-            content, _kind = Report._render_qweb_pdf("account.account_invoices", invoices.ids)
+        content, _kind = Report._render_qweb_pdf(
+            "customer_pulse.report_followup", partner.ids, data={"company_id": company.id}
+        )
         # sudo: the letter is filed on the reminder for the company, whoever runs it
         attachment = (
             self.env["ir.attachment"]

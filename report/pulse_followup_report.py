@@ -165,27 +165,25 @@ class ReportPulseFollowup(models.AbstractModel):
         ).items():
             result[partner.id]["lines"] = partner_lines
 
-        # Disputes (the follow-up's fields on invoices, once they exist): kept in the open
-        # items and the total (Odoo's balance), shown apart and out of what is claimed.
-        if "pulse_disputed" in self.env["account.move"]._fields:
-            disputed_domain = [
-                *self._open_items_domain(partners, company),
-                ("move_id.pulse_disputed", "=", True),
-            ]
-            for partner, amount in Line._read_group(
-                disputed_domain, ["partner_id"], ["amount_residual:sum"]
-            ):
-                result[partner.commercial_partner_id.id]["disputed"] += amount
-            for values in result.values():
-                values["disputes"] = values["lines"].move_id.filtered("pulse_disputed")
+        # Disputes: kept in the open items and the total (Odoo's balance), shown apart and
+        # out of what is claimed.
+        disputed_domain = [
+            *self._open_items_domain(partners, company),
+            ("move_id.pulse_disputed", "=", True),
+        ]
+        for partner, amount in Line._read_group(
+            disputed_domain, ["partner_id"], ["amount_residual:sum"]
+        ):
+            result[partner.commercial_partner_id.id]["disputed"] += amount
+        for values in result.values():
+            values["disputes"] = values["lines"].move_id.filtered("pulse_disputed")
 
-        # Reminder history and promises (the follow-up's own models, once they exist and
-        # when the printing user may read them)
+        # Reminder history and promises, when the printing user may read them
         for model, key, order in (
             ("pulse.followup.event", "events", "date desc, id desc"),
             ("pulse.followup.promise", "promises", "date desc, id desc"),
         ):
-            if model not in self.env or not self.env[model].has_access("read"):
+            if not self.env[model].has_access("read"):
                 continue
             records = self.env[model].search(
                 [("partner_id", "in", partners.ids), ("company_id", "=", company.id)],
