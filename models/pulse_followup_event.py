@@ -229,20 +229,24 @@ class PulseFollowupEvent(models.Model):
     @api.model
     def _claim(self, limit, ids=None):
         """Claim due scheduled reminders (FOR UPDATE SKIP LOCKED: two workers never take
-        the same one); the claim commits or rolls back with what the reminder produces."""
+        the same one); the claim commits or rolls back with what the reminder produces.
+        Materialized, as the rule engine's claim (see pulse.step.run._claim)."""
         self.env.flush_all()
         now = fields.Datetime.now()
         only = SQL("AND e.id = ANY(%s)", list(ids)) if ids is not None else SQL("")
         self.env.cr.execute(
             SQL(
                 """
+                WITH claimed AS MATERIALIZED (
+                    SELECT e.id FROM pulse_followup_event e
+                     WHERE e.state = 'scheduled' AND e.date <= %(today)s %(only)s
+                     ORDER BY e.date, e.id LIMIT %(limit)s
+                       FOR UPDATE OF e SKIP LOCKED
+                )
                 UPDATE pulse_followup_event SET state = 'processing', attempts = attempts + 1,
                        write_date = %(now)s
-                 WHERE id IN (SELECT e.id FROM pulse_followup_event e
-                               WHERE e.state = 'scheduled' AND e.date <= %(today)s %(only)s
-                               ORDER BY e.date, e.id LIMIT %(limit)s
-                                 FOR UPDATE OF e SKIP LOCKED)
-                RETURNING id
+                  FROM claimed WHERE pulse_followup_event.id = claimed.id
+                RETURNING pulse_followup_event.id
                 """,
                 now=now,
                 today=fields.Date.context_today(self),

@@ -229,20 +229,24 @@ class PulseStepRun(models.Model):
     def _claim(self, limit):
         """Claim due runs of running rules (a paused rule's steps wait): FOR UPDATE SKIP
         LOCKED, so that two workers never take the same run; the claim commits or rolls
-        back with the effects."""
+        back with the effects. The locking SELECT is a materialized CTE: as a subquery of
+        the UPDATE, the planner may run it again per row, and a row the UPDATE has just
+        claimed no longer matches, so the LIMIT was passed (3 claimed for a limit of 1)."""
         self.env.flush_all()
         now = fields.Datetime.now()
         self.env.cr.execute(
             """
+            WITH claimed AS MATERIALIZED (
+                SELECT r.id FROM pulse_step_run r
+                 WHERE r.state = 'scheduled' AND r.scheduled_at <= %(now)s
+                   AND r.rule_id IN (SELECT id FROM pulse_rule WHERE state = 'running')
+                 ORDER BY r.scheduled_at, r.id LIMIT %(limit)s
+                   FOR UPDATE OF r SKIP LOCKED
+            )
             UPDATE pulse_step_run SET state = 'processing', attempts = attempts + 1,
                    write_date = %(now)s
-             WHERE id IN (SELECT r.id FROM pulse_step_run r
-                           WHERE r.state = 'scheduled' AND r.scheduled_at <= %(now)s
-                             AND r.rule_id IN (SELECT id FROM pulse_rule
-                                                WHERE state = 'running')
-                           ORDER BY r.scheduled_at, r.id LIMIT %(limit)s
-                             FOR UPDATE OF r SKIP LOCKED)
-            RETURNING id
+              FROM claimed WHERE pulse_step_run.id = claimed.id
+            RETURNING pulse_step_run.id
             """,
             {"now": now, "limit": limit},
         )
