@@ -1,19 +1,13 @@
 from odoo.tools import SQL, sql
 
-from .models.pulse_partner_stats import (
-    ERP_INDEXES,
-    EXTRA_TABLES,
-    OLD_ERP_INDEXES,
-    QUEUE_FUNCTIONS,
-    QUEUE_TRIGGER,
-    QUEUE_TRIGGERS,
-)
+from .models.pulse_facts_engine import ERP_INDEXES
+from .models.pulse_stats_queue import QUEUE_FUNCTIONS, QUEUE_TRIGGER, QUEUE_TRIGGERS
 
 
 def post_init_hook(env):
     """Compute the customer facts of the history already in the database, then the shipped
     segments' members."""
-    env["pulse.partner.stats"]._refresh_all()
+    env["pulse.facts.engine"]._refresh_all()
     env["pulse.segment"].search([])._refresh_safely()
     # the orders confirmed before the install that finance still has to collect
     env["pulse.collection"]._backfill()
@@ -23,8 +17,8 @@ def uninstall_hook(env):
     """Leave the ERP as it was: drop what Customer Pulse put in the database outside its
     models' tables (Odoo drops those, with their views and columns, right after this): the
     queue triggers on sales orders, invoices and partners and their functions, the indexes
-    on the source tables, the tables of its own, and its settings in the system parameters
-    (the SMS gateway's token among them)."""
+    on the source tables, and its settings in the system parameters (the SMS gateway's token
+    among them)."""
     cr = env.cr
     for table in QUEUE_TRIGGERS:
         if sql.table_exists(cr, table):
@@ -37,8 +31,6 @@ def uninstall_hook(env):
             )
     for name in QUEUE_FUNCTIONS:
         cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))
-    for name in (*ERP_INDEXES, *OLD_ERP_INDEXES):
+    for name in ERP_INDEXES:
         cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))
-    for table in EXTRA_TABLES:
-        cr.execute(SQL("DROP TABLE IF EXISTS %s", SQL.identifier(table)))
     env["ir.config_parameter"].search([("key", "=like", "customer_pulse.%")]).unlink()

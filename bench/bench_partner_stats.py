@@ -102,11 +102,11 @@ LAPSED = (
 
 
 def naive_segment_refresh(env, segment):
-    """The naive way: search the domain through the ORM, compare id sets in Python, write the
-    memberships through the ORM."""
+    """The naive way: the matching customers as the refresh selects them, compared with the
+    open members in Python, the memberships written through the ORM."""
     Member = env["pulse.segment.member"]
     now = date.today()
-    matched = set(env["res.partner"].search(segment._eval_domain()).commercial_partner_id.ids)
+    matched = {row[0] for row in env.execute_query(segment._partner_query())}
     open_members = Member.search([("segment_id", "=", segment.id), ("date_left", "=", False)])
     current = {m.partner_id.id: m for m in open_members}
     for pid, member in current.items():
@@ -172,7 +172,7 @@ def bench_first_read(env):
     }
 
 
-def bench_segments(env, Stats):
+def bench_segments(env, Facts):
     """Segments over the facts: first refresh of "no purchase for over a year" and of an RFM
     segment, the enter/leave diff after one more simulated day, and the naive way."""
     cr = env.cr
@@ -195,7 +195,7 @@ def bench_segments(env, Stats):
     cr.execute("DROP TABLE IF EXISTS bench_day")
     simulate_day(cr)
     cr.commit()
-    while Stats._refresh_queue():
+    while Facts._refresh_queue():
         cr.commit()
     cr.commit()
     diff_s, changes = timed(lambda: lapsed._refresh_members()[lapsed])
@@ -355,22 +355,22 @@ def bench_profile(env, sample):
 def main(dbname, scale, out):
     with environment(dbname) as env:
         cr = env.cr
-        Stats = env["pulse.partner.stats"]
+        Facts = env["pulse.facts.engine"]
         cr.execute("ANALYZE")
         cr.execute("TRUNCATE pulse_partner_stats, pulse_stats_queue")
         cr.commit()
-        full_s, _ = timed(lambda: (Stats._refresh_all(derived=False), cr.commit()))
+        full_s, _ = timed(lambda: (Facts._refresh_all(derived=False), cr.commit()))
         stats_rows = rows(cr, "pulse_partner_stats")
         first_read = bench_first_read(env)
-        rerun_s, (written, _deleted) = timed(lambda: Stats._refresh_all(derived=False))
-        derived = Stats._refresh_derived()
+        rerun_s, (written, _deleted) = timed(lambda: Facts._refresh_all(derived=False))
+        derived = Facts._refresh_derived()
         cr.commit()
         touched = simulate_day(cr)
         cr.commit()
         queued = rows(cr, "pulse_stats_queue")
 
         def drain():
-            while Stats._refresh_queue():
+            while Facts._refresh_queue():
                 pass
             cr.commit()
 
@@ -382,7 +382,7 @@ def main(dbname, scale, out):
             # the same settings as the refresh: no JIT, 256 MB work_mem
             cr.execute("SET LOCAL work_mem = '256MB'")
             cr.execute("SET LOCAL jit = off")
-            cr.execute(SQL("CREATE TEMP TABLE bench_bound AS %s", Stats._facts_query()))
+            cr.execute(SQL("CREATE TEMP TABLE bench_bound AS %s", Facts._facts_query()))
 
         bound_s, _ = timed(bound)
         cr.rollback()
@@ -395,8 +395,8 @@ def main(dbname, scale, out):
         sample_s, _ = timed(lambda: orm_baseline(env, sample))
         orm_s = sample_s / len(sample) * stats_rows
         # what the nightly cron does after its full refresh
-        vacuum_s, _ = timed(Stats._vacuum_facts)
-        segments = bench_segments(env, Stats)
+        vacuum_s, _ = timed(Facts._vacuum_facts)
+        segments = bench_segments(env, Facts)
         segments["vacuum_after_full_refresh_s"] = round(vacuum_s, 2)
         profile = bench_profile(env, sample)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

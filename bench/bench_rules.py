@@ -53,10 +53,10 @@ def template_copy(env, subject):
 def run_engine_as_cron(env):
     """Call the engine like the scheduler does until nothing is due; returns (seconds, calls,
     longest call)."""
-    Run = env["pulse.step.run"]
+    Engine = env["pulse.rule.engine"]
     calls, longest, start = 0, 0.0, time.monotonic()
     while True:
-        call_s, _ = timed(Run._cron_run_engine)
+        call_s, _ = timed(Engine._cron_run_engine)
         env.cr.commit()
         calls += 1
         longest = max(longest, call_s)
@@ -144,8 +144,8 @@ def bench_base_automation(env, domain, subject):
 def worker(dbname):
     """One engine worker: claim and run batches, commit each, until nothing is due."""
     with environment(dbname) as env:
-        Run = env["pulse.step.run"]
-        while Run._process_due(100):
+        Engine = env["pulse.rule.engine"]
+        while Engine._process_due(100):
             env.cr.commit()
         env.cr.commit()
 

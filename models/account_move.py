@@ -3,29 +3,14 @@ from datetime import timedelta
 from odoo import fields, models
 from odoo.exceptions import UserError
 
+# days the salesperson is given to settle a dispute with no end date
+DISPUTE_ACTIVITY_DAYS = 7
+
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
-
-    # The customer's facts (current company), for the pulse strip on the invoice form.
-    pulse_rfm_segment = fields.Selection(
-        related="partner_id.pulse_rfm_segment", string="Customer RFM segment"
-    )
-    pulse_days_since_last_order = fields.Integer(
-        related="partner_id.pulse_days_since_last_order", string="Days since customer's last order"
-    )
-    pulse_currency_id = fields.Many2one(related="partner_id.pulse_currency_id")
-    pulse_amount_overdue = fields.Monetary(
-        related="partner_id.pulse_amount_overdue",
-        string="Customer overdue",
-        currency_field="pulse_currency_id",
-        groups="account.group_account_invoice",
-    )
-    pulse_oldest_overdue_date = fields.Date(
-        related="partner_id.pulse_oldest_overdue_date",
-        string="Customer's oldest overdue due date",
-        groups="account.group_account_invoice",
-    )
+    # the pulse strip on the customer invoice form
+    _name = "account.move"
+    _inherit = ["account.move", "pulse.strip.mixin"]
     # Follow-ups: a disputed invoice is out of the reminders, their totals and attachments
     pulse_disputed = fields.Boolean("Disputed", readonly=True, copy=False, tracking=True)
     pulse_dispute_reason = fields.Char("Dispute", readonly=True, copy=False, tracking=True)
@@ -45,7 +30,7 @@ class AccountMove(models.Model):
         posted = super()._post(soft=soft)
         if any(m.move_type == "out_invoice" for m in posted):
             # sudo: whoever posts an invoice may wake the engine; it only counts running rules
-            self.env["pulse.step.run"].sudo()._wake_up_for(("invoice_posted",))
+            self.env["pulse.rule.engine"].sudo()._wake_up_for(("invoice_posted",))
         return posted
 
     # ------------------------------------------------------------------ disputes
@@ -110,7 +95,7 @@ class AccountMove(models.Model):
                     reason=reason,
                     until=self.env._(" or until %s", until) if until else "",
                 ),
-                date_deadline=until or today + timedelta(days=7),
+                date_deadline=until or today + timedelta(days=DISPUTE_ACTIVITY_DAYS),
                 user_id=seller.id,
             )
             # sudo: the link to the activity is set by the dispute actions only

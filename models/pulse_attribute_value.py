@@ -18,6 +18,40 @@ MANAGER_FIELDS = ("is_resolution", "erased", "private_department_id")
 EDITABLE_FIELDS = {"note"}
 INT_MAX = 2147483647
 
+# Purchase habits (derived attributes): their thresholds
+FAVOURITE_CATEGORIES = 3  # the customer's first categories, as the facts rank them
+# average days between orders, at most -> rhythm; beyond the last: RHYTHM_RARE
+RHYTHM_BANDS = (("weekly", 10), ("monthly", 45), ("quarterly", 120), ("yearly", 400))
+RHYTHM_RARE = "rare"
+BASKET_BANDS = ("small", "medium", "large")  # thirds of the company's average baskets
+# a weekday or season is preferred when it holds this share of the orders, and there are
+# at least so many orders
+PREFERRED_SHARE = 0.4
+PREFERRED_WEEKDAY_MIN_ORDERS = 3
+PREFERRED_SEASON_MIN_ORDERS = 4
+SEASON_MONTHS = (("winter", (12, 1, 2)), ("spring", (3, 4, 5)), ("summer", (6, 7, 8)))
+SEASON_OTHER = "autumn"
+# average days paid after the due date, at most -> behaviour; beyond: PAYMENT_VERY_LATE
+PAYMENT_BANDS = (("on_time", 3), ("late", 30))
+PAYMENT_VERY_LATE = "very_late"
+PAYMENT_WINDOW = relativedelta(years=1)  # invoices due in the last year
+# after writing more values than this, fresh planner statistics for the next run
+ANALYZE_AFTER_ROWS = 10000
+
+
+def _band_case(expr, bands, otherwise):
+    """CASE expression: the key of the first (key, limit) band with expr <= limit."""
+    whens = SQL(" ").join(SQL("WHEN %s <= %s THEN %s", expr, limit, key) for key, limit in bands)
+    return SQL("(CASE %s ELSE %s END)", whens, otherwise)
+
+
+def _season_case(month):
+    """CASE expression: the season of a month number."""
+    whens = SQL(" ").join(
+        SQL("WHEN %s IN %s THEN %s", month, months, key) for key, months in SEASON_MONTHS
+    )
+    return SQL("(CASE %s ELSE %s END)", whens, SEASON_OTHER)
+
 
 class PulseAttributeValue(models.Model):
     """One assessment of one customer attribute: who said what, when, from where. Rows are
@@ -519,26 +553,28 @@ class PulseAttributeValue(models.Model):
     # ------------------------------------------------------------------ purchases
     @api.model
     def _derived_sources(self):
-        """SELECT per derived attribute code: (partner_id, company_id, value_key, value_char)
-        from the customer facts and the documents; value_key is an option key for the
-        selection attributes."""
+        """SELECT per derived attribute code: (partner_id, company_id, value_key, value_char);
+        value_key is an option key for the selection attributes.
+
+        Categories, rhythm and basket read the customer facts (pulse_partner_stats). The
+        preferred weekday and season read the confirmed orders, and the payment behaviour the
+        invoices and their reconciliations: the facts hold no count of orders per weekday or
+        season, and no lateness per invoice."""
         today = fields.Date.context_today(self)
         orders = SQL(
             """
             SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
                    EXTRACT(ISODOW FROM so.date_order)::int AS weekday,
-                   CASE WHEN EXTRACT(MONTH FROM so.date_order) IN (12, 1, 2) THEN 'winter'
-                        WHEN EXTRACT(MONTH FROM so.date_order) IN (3, 4, 5) THEN 'spring'
-                        WHEN EXTRACT(MONTH FROM so.date_order) IN (6, 7, 8) THEN 'summer'
-                        ELSE 'autumn' END AS season
+                   %(season)s AS season
               FROM sale_order so
               JOIN res_partner p ON p.id = so.partner_id
              WHERE so.state = 'sale'
-            """
+            """,
+            season=_season_case(SQL("EXTRACT(MONTH FROM so.date_order)")),
         )
 
         def preferred(column, minimum):
-            # the most frequent value, when there are enough orders and it holds 40 %
+            # the most frequent value, when there are enough orders and it holds its share
             return SQL(
                 """
                 SELECT partner_id, company_id, key::text AS value_key, NULL::varchar AS value_char
@@ -548,57 +584,60 @@ class PulseAttributeValue(models.Model):
                           FROM (%(orders)s) o
                          GROUP BY partner_id, company_id, %(column)s
                         WINDOW w AS (PARTITION BY partner_id, company_id)) c
-                 WHERE rn = 1 AND total >= %(minimum)s AND n >= 0.4 * total
+                 WHERE rn = 1 AND total >= %(minimum)s AND n >= %(share)s * total
                 """,
                 column=SQL.identifier(column),
                 orders=orders,
                 minimum=minimum,
+                share=PREFERRED_SHARE,
             )
 
+        average_basket = SQL("s.order_amount / s.order_count")
         return {
             "favourite_categories": SQL(
                 """
                 SELECT s.partner_id, s.company_id,
-                       ARRAY_TO_STRING(s.categ_ids[1:3], ',') AS value_key,
+                       ARRAY_TO_STRING(s.categ_ids[1:%(top)s], ',') AS value_key,
                        (SELECT STRING_AGG(c.name, ', ' ORDER BY u.n)
-                          FROM UNNEST(s.categ_ids[1:3]) WITH ORDINALITY u(id, n)
+                          FROM UNNEST(s.categ_ids[1:%(top)s]) WITH ORDINALITY u(id, n)
                           JOIN product_category c ON c.id = u.id)::varchar AS value_char
                   FROM pulse_partner_stats s
                  WHERE CARDINALITY(s.categ_ids) > 0
-                """
+                """,
+                top=FAVOURITE_CATEGORIES,
             ),
             "rhythm_band": SQL(
                 """
-                SELECT partner_id, company_id,
-                       CASE WHEN avg_days_between_orders <= 10 THEN 'weekly'
-                            WHEN avg_days_between_orders <= 45 THEN 'monthly'
-                            WHEN avg_days_between_orders <= 120 THEN 'quarterly'
-                            WHEN avg_days_between_orders <= 400 THEN 'yearly'
-                            ELSE 'rare' END AS value_key, NULL::varchar AS value_char
-                  FROM pulse_partner_stats WHERE avg_days_between_orders IS NOT NULL
-                """
+                SELECT s.partner_id, s.company_id, %(band)s AS value_key,
+                       NULL::varchar AS value_char
+                  FROM pulse_partner_stats s WHERE s.avg_days_between_orders IS NOT NULL
+                """,
+                band=_band_case(SQL("s.avg_days_between_orders"), RHYTHM_BANDS, RHYTHM_RARE),
             ),
             "basket_band": SQL(
                 """
                 WITH t AS (
-                    SELECT company_id, PERCENTILE_CONT(ARRAY[1 / 3.0, 2 / 3.0])
-                               WITHIN GROUP (ORDER BY order_amount / order_count) AS q
-                      FROM pulse_partner_stats WHERE order_count > 0 GROUP BY company_id
+                    SELECT s.company_id, PERCENTILE_CONT(%(cuts)s)
+                               WITHIN GROUP (ORDER BY %(basket)s) AS q
+                      FROM pulse_partner_stats s WHERE s.order_count > 0 GROUP BY s.company_id
                 )
                 SELECT s.partner_id, s.company_id,
-                       CASE WHEN s.order_amount / s.order_count <= t.q[1] THEN 'small'
-                            WHEN s.order_amount / s.order_count <= t.q[2] THEN 'medium'
-                            ELSE 'large' END AS value_key, NULL::varchar AS value_char
+                       CASE WHEN %(basket)s <= t.q[1] THEN %(small)s
+                            WHEN %(basket)s <= t.q[2] THEN %(medium)s
+                            ELSE %(large)s END AS value_key, NULL::varchar AS value_char
                   FROM pulse_partner_stats s JOIN t USING (company_id)
                  WHERE s.order_count > 0
-                """
+                """,
+                cuts=SQL("ARRAY[1 / 3.0, 2 / 3.0]"),
+                basket=average_basket,
+                small=BASKET_BANDS[0],
+                medium=BASKET_BANDS[1],
+                large=BASKET_BANDS[2],
             ),
             "payment_behaviour": SQL(
                 """
-                SELECT partner_id, company_id,
-                       CASE WHEN AVG(late) <= 3 THEN 'on_time'
-                            WHEN AVG(late) <= 30 THEN 'late'
-                            ELSE 'very_late' END AS value_key, NULL::varchar AS value_char
+                SELECT partner_id, company_id, %(band)s AS value_key,
+                       NULL::varchar AS value_char
                   FROM (
                     SELECT m.commercial_partner_id AS partner_id, m.company_id,
                            GREATEST(0, CASE WHEN m.payment_state IN ('paid', 'in_payment')
@@ -618,11 +657,12 @@ class PulseAttributeValue(models.Model):
                   ) i
                  GROUP BY partner_id, company_id
                 """,
+                band=_band_case(SQL("AVG(late)"), PAYMENT_BANDS, PAYMENT_VERY_LATE),
                 today=today,
-                since=today - relativedelta(years=1),
+                since=today - PAYMENT_WINDOW,
             ),
-            "preferred_weekday": preferred("weekday", 3),
-            "preferred_season": preferred("season", 4),
+            "preferred_weekday": preferred("weekday", PREFERRED_WEEKDAY_MIN_ORDERS),
+            "preferred_season": preferred("season", PREFERRED_SEASON_MIN_ORDERS),
         }
 
     @api.model
@@ -704,7 +744,7 @@ class PulseAttributeValue(models.Model):
         )
         count = cr.fetchone()[0]
         self.invalidate_model(["is_current", "is_effective"])
-        if count > 10000:
+        if count > ANALYZE_AFTER_ROWS:
             # fresh statistics for the next run's probe of the current values: planned from
             # an empty table's, a re-run right after the first one compared every new value
             # with every row (a nested loop over 440k x 440k at 100k customers)

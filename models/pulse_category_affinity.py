@@ -6,14 +6,13 @@ from ..tools.analyze import analyze_if_large
 # A pair of categories counts only when this many customers bought both: one customer's
 # odd basket is not a pattern.
 MIN_PAIR_CUSTOMERS = 2
-# How many categories are recommended to each customer.
-RECOMMENDATIONS = 3
 
 
 class PulseCategoryAffinity(models.Model):
     """Which product categories go together: for each pair (A, B), how many customers who
-    bought A also bought B. Recomputed set-based from the customer facts by the full
-    refresh; the recommendations of each customer are read from it."""
+    bought A also bought B. Recomputed set-based from the customer facts by the derived
+    figures' refresh (pulse.facts.engine), which then reads it for each customer's
+    recommendations (stored with the facts)."""
 
     _name = "pulse.category.affinity"
     _description = "Product category affinity"
@@ -56,8 +55,9 @@ class PulseCategoryAffinity(models.Model):
     def _recompute(self):
         """Count every pair of categories bought by the same customers, per company, from
         the category arrays of the customer facts (one statement)."""
+        self.env["pulse.partner.stats"].flush_model(["partner_id", "company_id"])
         cr = self.env.cr
-        cr.execute("DELETE FROM pulse_category_affinity")
+        cr.execute(SQL("DELETE FROM pulse_category_affinity"))
         deleted = cr.rowcount
         cr.execute(
             SQL(
@@ -97,57 +97,3 @@ class PulseCategoryAffinity(models.Model):
         analyze_if_large(cr, self._table, deleted + inserted, full=True)
         self.invalidate_model()
         return inserted
-
-    @api.model
-    def _recommend(self, partner_ids=None):
-        """Store on each customer's facts the categories they have not bought that the
-        customers who buy what they buy buy most (the sum of the pairs' confidence over
-        the categories they bought, best first). partner_ids: those commercial partners
-        only (None: everyone). Returns the number of rows changed."""
-        cr = self.env.cr
-        restrict = SQL("")
-        if partner_ids is not None:
-            restrict = SQL("AND s.partner_id = ANY(%s)", list(partner_ids))
-        # Recommendations depend only on the set of categories bought: they are computed
-        # once per distinct set (a few hundred), not once per customer (a million).
-        cr.execute(
-            SQL(
-                """
-                WITH customers AS (
-                    SELECT s.id, s.company_id,
-                           ARRAY(SELECT DISTINCT c FROM UNNEST(s.categ_ids) c ORDER BY c)
-                               AS categ_set
-                      FROM pulse_partner_stats s
-                     WHERE TRUE %(restrict)s
-                ), sets AS (
-                    SELECT DISTINCT company_id, categ_set FROM customers
-                     WHERE categ_set <> '{}'
-                ), scores AS (
-                    SELECT st.company_id, st.categ_set, a.other_categ_id AS categ,
-                           SUM(a.confidence) AS score
-                      FROM sets st
-                     CROSS JOIN LATERAL UNNEST(st.categ_set) AS mine(categ)
-                      JOIN pulse_category_affinity a
-                        ON a.company_id = st.company_id AND a.categ_id = mine.categ
-                     WHERE a.other_categ_id <> ALL(st.categ_set)
-                     GROUP BY st.company_id, st.categ_set, a.other_categ_id
-                ), ranked AS (
-                    SELECT company_id, categ_set, categ,
-                           ROW_NUMBER() OVER (PARTITION BY company_id, categ_set
-                                              ORDER BY score DESC, categ) AS rn
-                      FROM scores
-                ), recommended AS (
-                    SELECT company_id, categ_set, ARRAY_AGG(categ ORDER BY rn) AS categs
-                      FROM ranked WHERE rn <= %(top)s GROUP BY company_id, categ_set
-                )
-                UPDATE pulse_partner_stats t SET recommended_categ_ids = r.categs
-                  FROM customers c
-                  LEFT JOIN recommended r
-                    ON r.company_id = c.company_id AND r.categ_set = c.categ_set
-                 WHERE t.id = c.id AND t.recommended_categ_ids IS DISTINCT FROM r.categs
-                """,
-                restrict=restrict,
-                top=RECOMMENDATIONS,
-            )
-        )
-        return cr.rowcount

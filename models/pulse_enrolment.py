@@ -3,6 +3,10 @@ from datetime import timedelta
 from odoo import fields, models
 from odoo.tools import SQL
 
+# the revenue attributed to enrolments is kept up to date while their first touch is
+# younger than this
+ATTRIBUTION_HORIZON = timedelta(days=400)
+
 
 class PulseEnrolment(models.Model):
     """One customer's way through a rule. A customer can go through a rule again (a new
@@ -75,34 +79,26 @@ class PulseEnrolment(models.Model):
         ordered since entering (rules that exit on purchase), complete those with nothing
         left to run, and update the revenue attributed to touched customers."""
         cr = self.env.cr
-        self.env.flush_all()
+        self.env.flush_all()  # orders, invoices, enrolments and their runs are read
         now = fields.Datetime.now()
+        reason = self.env._("bought since entering")
         cr.execute(
             SQL(
                 """
-                WITH bought AS (
-                    SELECT e.id FROM pulse_enrolment e
-                      JOIN pulse_rule r ON r.id = e.rule_id AND r.exit_on_purchase
-                     WHERE e.state = 'running' AND EXISTS (
-                           SELECT 1 FROM sale_order so
-                             JOIN res_partner p ON p.id = so.partner_id
-                            WHERE COALESCE(p.commercial_partner_id, p.id) = e.partner_id
-                              AND so.state = 'sale' AND so.company_id = e.company_id
-                              AND so.date_order > e.date_enrolled)
-                ), closed AS (
-                    UPDATE pulse_enrolment e SET state = 'converted', date_closed = %(now)s,
-                           exit_reason = %(reason)s, write_date = %(now)s
-                      FROM bought b WHERE e.id = b.id
-                    RETURNING e.id
-                )
-                UPDATE pulse_step_run r SET state = 'cancelled', reason = %(reason)s,
-                       write_date = %(now)s
-                  FROM closed c WHERE r.enrolment_id = c.id AND r.state = 'scheduled'
+                UPDATE pulse_enrolment e SET state = 'converted', date_closed = %(now)s,
+                       exit_reason = %(reason)s, write_date = %(now)s
+                  FROM pulse_rule r
+                 WHERE r.id = e.rule_id AND r.exit_on_purchase AND e.state = 'running'
+                   AND %(bought)s
+                RETURNING e.id
                 """,
                 now=now,
-                reason=self.env._("bought since entering"),
+                reason=reason,
+                bought=self.env["pulse.rule.policy"]._bought_since_entering_sql("e"),
             )
         )
+        converted = [r[0] for r in cr.fetchall()]
+        self.env["pulse.step.run"]._cancel_scheduled(converted, reason)
         cr.execute(
             SQL(
                 """
@@ -137,8 +133,7 @@ class PulseEnrolment(models.Model):
                   ) x
                  WHERE e.id = x.id AND e.attributed_revenue IS DISTINCT FROM x.revenue
                 """,
-                oldest=now - timedelta(days=400),
+                oldest=now - ATTRIBUTION_HORIZON,
             )
         )
         self.invalidate_model()
-        self.env["pulse.step.run"].invalidate_model()

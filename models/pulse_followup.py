@@ -6,6 +6,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools.cron import batch_committer
+from ..tools.params import param_key, setting
 
 _logger = logging.getLogger(__name__)
 
@@ -502,10 +503,9 @@ class PulseFollowup(models.Model):
         Followup = self.sudo()
         Event = Followup.env["pulse.followup.event"]
         today = fields.Date.to_string(fields.Date.context_today(self))
-        params = Followup.env["ir.config_parameter"]
-        if params.get_param("customer_pulse.followup_run_date") != today:
+        if setting(Followup.env, "followup_run_date") != today:
             Followup._run()
-            params.set_param("customer_pulse.followup_run_date", today)
+            Followup.env["ir.config_parameter"].set_param(param_key("followup_run_date"), today)
             commit()
         done = 0
         while True:

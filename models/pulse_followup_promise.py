@@ -4,12 +4,9 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..tools.params import int_param
+from ..tools.params import setting
 
 _logger = logging.getLogger(__name__)
-
-GRACE_PARAM = "customer_pulse.followup_grace_days"
-GRACE_DEFAULT = 3
 
 
 class PulseFollowupPromise(models.Model):
@@ -161,7 +158,7 @@ class PulseFollowupPromise(models.Model):
     # ------------------------------------------------------------------ business
     @api.model
     def _grace_days(self):
-        return int_param(self.env, GRACE_PARAM, GRACE_DEFAULT, minimum=0)
+        return setting(self.env, "followup_grace_days")
 
     def _pause_reminders(self):
         """Reminders of the episode waiting to go out are skipped: the customer promised."""

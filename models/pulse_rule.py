@@ -22,6 +22,8 @@ TRIGGERS = [
 EVENT_TRIGGERS = ("order_confirmed", "invoice_posted", "invoice_paid", "survey_done")
 # triggers that enrol by invoices or debts: their author and responsible must see invoices
 FINANCIAL_TRIGGERS = ("invoice_posted", "invoice_overdue", "invoice_paid")
+# an anniversary the scheduler missed (it was down) is caught up this long after
+ANNIVERSARY_CATCH_UP = timedelta(days=7)
 
 
 class PulseRule(models.Model):
@@ -262,7 +264,7 @@ class PulseRule(models.Model):
         now = fields.Datetime.now()
         for rule in self:
             rule.write({"state": "running", "error": False, "date_start": rule.date_start or now})
-        self.env["pulse.step.run"]._wake_up()
+        self.env["pulse.rule.engine"]._wake_up()
         return True
 
     def action_pause(self):
@@ -422,7 +424,7 @@ class PulseRule(models.Model):
                 column,
                 today,
                 anniversary,
-                today - timedelta(days=7),
+                today - ANNIVERSARY_CATCH_UP,
             )
         raise UserError(self.env._("Unknown trigger %(trigger)s", trigger=trigger))
 
@@ -473,7 +475,7 @@ class PulseRule(models.Model):
         steps. Returns the number enrolled."""
         self.ensure_one()
         cr = self.env.cr
-        self.env.flush_all()
+        self.env.flush_all()  # the trigger and the audience read many models
         now = fields.Datetime.now()
         cr.execute(
             SQL(

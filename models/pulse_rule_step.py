@@ -1,10 +1,8 @@
-import ipaddress
-import socket
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 ACTIONS = [
     ("email", "Send an email"),
@@ -25,9 +23,20 @@ TOUCHES = ("email", "sms", "survey")
 # actions that use or pass on the customer's data toward them or a third party: a customer
 # who objects to profiling is left out of them
 CUSTOMER_FACING = ("email", "sms", "survey", "webhook", "list_add")
-# non-public webhook hosts (private, loopback, link-local…) an administrator allows:
-# host names, addresses or networks, comma-separated
-WEBHOOK_ALLOWED_HOSTS = "customer_pulse.webhook_allowed_hosts"
+# the action family (pulse_action.py) that does each action
+ACTION_MODELS = {
+    "email": "pulse.action.email",
+    "sms": "pulse.action.sms",
+    "activity": "pulse.action.activity",
+    "note": "pulse.action.activity",
+    "list_add": "pulse.action.list",
+    "list_remove": "pulse.action.list",
+    "tag_add": "pulse.action.tag",
+    "tag_remove": "pulse.action.tag",
+    "survey": "pulse.action.survey",
+    "webhook": "pulse.action.webhook",
+    "server_action": "pulse.action.server_action",
+}
 
 
 class PulseRuleStep(models.Model):
@@ -192,7 +201,7 @@ class PulseRuleStep(models.Model):
         """The mailing this email step's emails are tracked under, created once (the step
         row is locked, so two workers do not create two)."""
         self.ensure_one()
-        self.env.cr.execute("SELECT id FROM pulse_rule_step WHERE id = %s FOR UPDATE", [self.id])
+        self.env.cr.execute(SQL("SELECT id FROM pulse_rule_step WHERE id = %s FOR UPDATE", self.id))
         self.invalidate_recordset(["mailing_id"])
         if not self.mailing_id:
             template = self.mail_template_id
@@ -243,147 +252,25 @@ class PulseRuleStep(models.Model):
             # the superuser (install, data files) binds no rights
             users = (self.env.user | step.rule_id.user_id).filtered(lambda u: not u._is_superuser())
             for user in users:
-                refusal = step._server_action_refusal(user)
+                refusal = self.env["pulse.action.server_action"]._refusal(step, user)
                 if refusal:
                     raise ValidationError(
                         self.env._("Step %(name)s: %(reason)s.", name=step.name, reason=refusal)
                     )
 
     def _configuration_errors(self):
+        """What prevents this step from running, in words (empty: it can run)."""
         self.ensure_one()
-        required = {
-            "email": ("mail_template_id", self.env._("choose an email template")),
-            "sms": ("sms_template_id", self.env._("choose an SMS template")),
-            "activity": ("activity_type_id", self.env._("choose an activity type")),
-            "note": ("note_body", self.env._("write the note")),
-            "list_add": ("mailing_list_id", self.env._("choose a mailing list")),
-            "list_remove": ("mailing_list_id", self.env._("choose a mailing list")),
-            "tag_add": ("tag_ids", self.env._("choose tags")),
-            "tag_remove": ("tag_ids", self.env._("choose tags")),
-            "survey": ("survey_id", self.env._("choose a survey")),
-            "webhook": ("webhook_url", self.env._("enter the URL")),
-            "server_action": ("server_action_id", self.env._("choose a server action")),
-        }
-        errors = []
-        fname, message = required[self.action]
-        if not self[fname]:
-            errors.append(message)
-        if (
-            self.action == "activity"
-            and self.activity_assign == "user"
-            and not (self.activity_user_id)
-        ):
-            errors.append(self.env._("choose the user"))
-        if self.action == "webhook" and self.webhook_url:
-            refusal = self._webhook_url_refusal(self.rule_id.test_mode)
-            if refusal:
-                errors.append(refusal)
-        if self.action == "server_action" and self.server_action_id:
-            refusal = self._server_action_refusal(self.rule_id.user_id)
-            if refusal:
-                errors.append(refusal)
-        template = self.mail_template_id if self.action == "email" else False
-        if template and template.model != "res.partner":
-            errors.append(self.env._("the email template must be for contacts"))
+        errors = self._action_model()._check(self)
         if self.delay < 0:
             errors.append(self.env._("the delay cannot be negative"))
         return errors
 
+    def _action_model(self):
+        """The action family that does this step's action (pulse.action.*)."""
+        self.ensure_one()
+        return self.env[ACTION_MODELS[self.action]]
+
     def _delay(self):
         self.ensure_one()
         return timedelta(**{self.delay_unit: self.delay})
-
-    def _server_action_refusal(self, user):
-        """Why `user` may not run this step's server action (None: they may). The same
-        checks as Odoo's own run(): the action's groups, or else write access to contacts."""
-        self.ensure_one()
-        if not user:
-            return self.env._("the rule has no responsible to run the server action as")
-        # sudo: server actions are readable by administrators only: read just what is checked
-        action = self.server_action_id.sudo()
-        if action.model_id.model != "res.partner":
-            return self.env._(
-                "the server action %(action)s is not an action on contacts", action=action.name
-            )
-        if action.groups_id:
-            if not action.groups_id & user.groups_id:
-                return self.env._(
-                    "%(user)s may not run the server action %(action)s (allowed to: %(groups)s)",
-                    user=user.name,
-                    action=action.name,
-                    groups=", ".join(action.groups_id.mapped("full_name")),
-                )
-        elif not self.env["res.partner"].with_user(user).has_access("write"):
-            return self.env._(
-                "%(user)s may not run the server action %(action)s (no right to edit contacts)",
-                user=user.name,
-                action=action.name,
-            )
-        return None
-
-    def _webhook_url_refusal(self, test_mode):
-        """Why this step's webhook URL may not be called, by its form (None: it may):
-        https only, or http to this machine for a rule in test mode; no credentials in it.
-        Where the host points is checked at each call (_webhook_address_refusal)."""
-        self.ensure_one()
-        parts = urlsplit((self.webhook_url or "").strip())
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("http", "https") or not host:
-            return self.env._("the URL must start with https://")
-        if parts.username or parts.password:
-            return self.env._("the URL cannot hold credentials: use the signing secret")
-        if parts.scheme == "http" and not (test_mode and _is_loopback_name(host)):
-            return self.env._(
-                "the URL must start with https:// (http:// only to this machine, in test mode)"
-            )
-        return None
-
-    def _webhook_address_refusal(self, test_mode):
-        """Why the host of this step's webhook may not be called now, by where it points
-        (None: it may): private, loopback, link-local and other non-public addresses are
-        refused unless an administrator listed the host, the address or its network in the
-        system parameter customer_pulse.webhook_allowed_hosts. Raises OSError when the
-        host does not resolve (a transient failure)."""
-        self.ensure_one()
-        parts = urlsplit((self.webhook_url or "").strip())
-        host = (parts.hostname or "").lower()
-        # sudo: system parameters are for administrators: the allow-list is read, not shown
-        allowed = self.env["ir.config_parameter"].sudo().get_param(WEBHOOK_ALLOWED_HOSTS) or ""
-        allowed = {entry.strip().lower() for entry in allowed.split(",") if entry.strip()}
-        networks = []
-        for entry in allowed:
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                continue  # a host name
-        default_port = 443 if parts.scheme == "https" else 80
-        infos = socket.getaddrinfo(host, parts.port or default_port, proto=socket.IPPROTO_TCP)
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%")[0])
-            address = getattr(address, "ipv4_mapped", None) or address
-            if parts.scheme == "http" and not (test_mode and address.is_loopback):
-                return self.env._(
-                    "%(host)s is not this machine: http:// only to this machine, in test mode",
-                    host=host,
-                )
-            public = address.is_global and not address.is_multicast
-            if public or host in allowed or any(address in net for net in networks):
-                continue
-            return self.env._(
-                "%(host)s points to a private, loopback or link-local address (%(address)s): "
-                "refused unless an administrator allows it (%(param)s)",
-                host=host,
-                address=str(address),
-                param=WEBHOOK_ALLOWED_HOSTS,
-            )
-        return None
-
-
-def _is_loopback_name(host):
-    """True for a host that names this machine: localhost or a loopback address."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -10,7 +10,7 @@ from odoo.tools.safe_eval import datetime as safe_datetime
 from odoo.tools.safe_eval import safe_eval
 from odoo.tools.safe_eval import time as safe_time
 
-from ..tools.params import int_param
+from ..tools.params import setting
 
 _logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class PulseSegment(models.Model):
     @api.model
     def _lapsed_days(self):
         """Settings › Customer Pulse › Lapsed customers (days)."""
-        return int_param(self.env, "customer_pulse.lapsed_days", 365, minimum=1)
+        return setting(self.env, "lapsed_days")
 
     def _compute_member_count(self):
         counts = dict(
@@ -210,11 +210,6 @@ class PulseSegment(models.Model):
         return super().write(vals)
 
     # ------------------------------------------------------------------ domain
-    def _eval_domain(self):
-        """The segment's domain, with relative dates evaluated today."""
-        self.ensure_one()
-        return self._eval_domain_text(self.domain, self.company_id)
-
     @api.model
     def _eval_domain_text(self, text, company):
         """A filter's text as a domain, relative dates evaluated today (segments and the
@@ -296,14 +291,16 @@ class PulseSegment(models.Model):
         {segment: (entered, left)}."""
         result = {}
         now = fields.Datetime.now()
-        cr = self.env.cr
+        # a filter may read any field of any model (through the customers' search
+        # methods too): everything pending is written once, before the statements below,
+        # which write nothing through the ORM
+        self.env.flush_all()
         for segment in self:
-            self.env.flush_all()
             # One statement: the matching customers and the open members meet in a FULL
             # JOIN (hash or merge join only: no per-row probing, whatever the planner
             # estimates for the filter); the rows on one side only are the changes. Both
             # writes read the same snapshot, so the INSERT never probes rows it adds.
-            cr.execute(
+            [counts] = self.env.execute_query(
                 SQL(
                     """
                     WITH target AS MATERIALIZED (%(target)s),
@@ -331,7 +328,7 @@ class PulseSegment(models.Model):
                     now=now,
                 )
             )
-            result[segment] = tuple(cr.fetchone())
+            result[segment] = counts
         self.env["pulse.segment.member"]._analyze_after_refresh(sum(map(sum, result.values())))
         self.env["pulse.segment.member"].invalidate_model()
         self.write({"last_refresh": now, "refresh_state": "ok", "refresh_error": False})
@@ -380,6 +377,8 @@ class PulseSegment(models.Model):
         Returns (subscribed, unsubscribed)."""
         self.ensure_one()
         mailing_list = self.mailing_list_id
+        # the one rule of who may be put on a mailing list, the rule steps' too
+        ListAction = self.env["pulse.action.list"]
         cr = self.env.cr
         self.env.flush_all()
         cr.execute(
@@ -402,8 +401,7 @@ class PulseSegment(models.Model):
                                         WHERE f.hold AND f.partner_id
                                               = COALESCE(p.commercial_partner_id, p.id)
                                           AND f.company_id = %(company)s)
-                       AND NOT EXISTS (SELECT 1 FROM mail_blacklist b
-                                        WHERE b.email = e.email_normalized AND b.active)
+                       AND %(subscribable)s
                      ORDER BY e.email_normalized, m.partner_id
                 )
                 SELECT e.email_normalized, e.email, e.name, e.country_id, e.company_name,
@@ -419,6 +417,9 @@ class PulseSegment(models.Model):
                 segment=self.id,
                 list=mailing_list.id,
                 company=self.company_id.id,
+                subscribable=ListAction._subscribable_sql(
+                    SQL("e.email_normalized"), mailing_list.id
+                ),
             )
         )
         to_subscribe = cr.fetchall()
@@ -452,9 +453,7 @@ class PulseSegment(models.Model):
                 SELECT s.id FROM mailing_subscription s
                   JOIN mailing_contact mc ON mc.id = s.contact_id
                  WHERE s.list_id = %(list)s AND NOT COALESCE(s.opt_out, FALSE)
-                   AND (mc.email_normalized IS NULL
-                        OR EXISTS (SELECT 1 FROM mail_blacklist b
-                                    WHERE b.email = mc.email_normalized AND b.active)
+                   AND (NOT (%(stays)s)
                         OR NOT EXISTS (
                            SELECT 1 FROM pulse_segment_member m
                              JOIN res_partner c
@@ -472,6 +471,10 @@ class PulseSegment(models.Model):
                 segment=self.id,
                 list=mailing_list.id,
                 company=self.company_id.id,
+                # no longer fit for a list (opted-out subscriptions are kept, above)
+                stays=ListAction._subscribable_sql(
+                    SQL("mc.email_normalized"), mailing_list.id, ("no_email", "blacklisted")
+                ),
             )
         )
         leavers = Subscription.browse([r[0] for r in cr.fetchall()])

@@ -3,8 +3,8 @@ from odoo.tools import SQL, sql
 
 from ..tools.analyze import analyze_if_large
 
-# Columns of earlier versions, dropped by an update.
-OLD_COLUMNS = ("company_id", "create_uid", "write_uid", "create_date", "write_date")
+# at most one open stay per customer and segment
+OPEN_UNIQUE_INDEX = "pulse_segment_member_open_uniq"
 
 
 class PulseSegmentMember(models.Model):
@@ -38,32 +38,16 @@ class PulseSegmentMember(models.Model):
     is_open = fields.Boolean("Member now", compute="_compute_is_open", search="_search_is_open")
 
     def init(self):
-        # Only what is missing or left over: a module update runs in one transaction, and
-        # ALTER TABLE or CREATE INDEX (even IF NOT EXISTS) would lock the memberships until
-        # it ends.
-        cr = self.env.cr
-        cr.execute(
-            "SELECT attname FROM pg_attribute"
-            " WHERE attrelid = to_regclass(%s) AND attname = ANY(%s) AND NOT attisdropped",
-            [self._table, list(OLD_COLUMNS)],
-        )
-        old = [r[0] for r in cr.fetchall()]
-        if old:
-            # columns of earlier versions; the reports reading memberships are recreated
-            # after this (their models follow)
-            cr.execute("DROP VIEW IF EXISTS pulse_segment_kpi, pulse_segment_size")
-            cr.execute(
+        # Only what is missing: a module update runs in one transaction, and CREATE INDEX
+        # (even IF NOT EXISTS) would lock the memberships until it ends. Columns of earlier
+        # versions: migrations/18.0.1.1.0/pre-30-reports.py.
+        if not sql.index_exists(self.env.cr, OPEN_UNIQUE_INDEX):
+            self.env.cr.execute(
                 SQL(
-                    "ALTER TABLE %s %s",
+                    "CREATE UNIQUE INDEX %s ON %s (segment_id, partner_id) WHERE date_left IS NULL",
+                    SQL.identifier(OPEN_UNIQUE_INDEX),
                     SQL.identifier(self._table),
-                    SQL(", ").join(SQL("DROP COLUMN %s", SQL.identifier(c)) for c in old),
                 )
-            )
-        # at most one open stay per customer and segment
-        if not sql.index_exists(cr, "pulse_segment_member_open_uniq"):
-            cr.execute(
-                "CREATE UNIQUE INDEX pulse_segment_member_open_uniq"
-                " ON pulse_segment_member (segment_id, partner_id) WHERE date_left IS NULL"
             )
 
     @api.model

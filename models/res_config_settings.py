@@ -1,17 +1,18 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools.params import int_param
+from ..tools.params import SETTINGS, param_key, setting, setting_default
 
-# The whole-number settings: field, system parameter, default, smallest meaningful value.
-INT_SETTINGS = (
-    ("pulse_rfm_window_days", "customer_pulse.rfm_window_days", 365, 1),
-    ("pulse_lapsed_days", "customer_pulse.lapsed_days", 365, 1),
-    ("pulse_cap_touches", "customer_pulse.cap_touches", 3, 0),
-    ("pulse_cap_days", "customer_pulse.cap_days", 7, 1),
-    ("pulse_external_max_attempts", "customer_pulse.external_max_attempts", 3, 1),
-    ("pulse_followup_grace_days", "customer_pulse.followup_grace_days", 3, 0),
-)
+# The whole-number settings of the screen: field → setting (tools/params.py, which holds
+# their defaults and smallest meaningful values).
+INT_FIELDS = {
+    "pulse_rfm_window_days": "rfm_window_days",
+    "pulse_lapsed_days": "lapsed_days",
+    "pulse_cap_touches": "cap_touches",
+    "pulse_cap_days": "cap_days",
+    "pulse_external_max_attempts": "external_max_attempts",
+    "pulse_followup_grace_days": "followup_grace_days",
+}
 
 
 class ResConfigSettings(models.TransientModel):
@@ -19,49 +20,49 @@ class ResConfigSettings(models.TransientModel):
 
     pulse_rfm_window_days = fields.Integer(
         string="RFM window (days)",
-        config_parameter="customer_pulse.rfm_window_days",
-        default=365,
+        config_parameter=param_key("rfm_window_days"),
+        default=setting_default("rfm_window_days"),
         help="Orders and invoices of this many past days count toward the frequency and "
         "monetary scores of the RFM segmentation.",
     )
     pulse_lapsed_days = fields.Integer(
         string="Lapsed after (days)",
-        config_parameter="customer_pulse.lapsed_days",
-        default=365,
+        config_parameter=param_key("lapsed_days"),
+        default=setting_default("lapsed_days"),
         help="A customer whose last confirmed order is older than this is considered lapsed "
         "(search filter 'No purchase for over a year', win-back rules).",
     )
     pulse_cap_touches = fields.Integer(
         string="Touches at most",
-        config_parameter="customer_pulse.cap_touches",
-        default=3,
+        config_parameter=param_key("cap_touches"),
+        default=setting_default("cap_touches"),
         help="Frequency cap across all rules: a customer gets at most this many emails, "
         "texts and survey invitations per period (0: no cap).",
     )
     pulse_cap_days = fields.Integer(
         string="Per (days)",
-        config_parameter="customer_pulse.cap_days",
-        default=7,
+        config_parameter=param_key("cap_days"),
+        default=setting_default("cap_days"),
     )
     pulse_sms_gateway = fields.Selection(
         [("odoo", "Odoo SMS (IAP)"), ("http", "My HTTP gateway")],
         string="Texts sent through",
-        config_parameter="customer_pulse.sms_gateway",
-        default="odoo",
+        config_parameter=param_key("sms_gateway"),
+        default=setting_default("sms_gateway"),
     )
     pulse_sms_gateway_url = fields.Char(
-        string="Gateway URL", config_parameter="customer_pulse.sms_gateway_url"
+        string="Gateway URL", config_parameter=param_key("sms_gateway_url")
     )
     pulse_sms_gateway_token = fields.Char(
         string="Gateway token",
-        config_parameter="customer_pulse.sms_gateway_token",
+        config_parameter=param_key("sms_gateway_token"),
         help="Sent as 'Authorization: Bearer <token>'. Stored in a system parameter: only "
         "administrators read it.",
     )
     pulse_external_max_attempts = fields.Integer(
         string="External calls at most",
-        config_parameter="customer_pulse.external_max_attempts",
-        default=3,
+        config_parameter=param_key("external_max_attempts"),
+        default=setting_default("external_max_attempts"),
         help="A webhook or SMS gateway call that fails for a passing reason (unreachable, "
         "timeout, 429, 5xx) is made again later, with the same Idempotency-Key, at most this "
         "many times in all; then the step fails.",
@@ -81,16 +82,17 @@ class ResConfigSettings(models.TransientModel):
     pulse_hold_level_id = fields.Many2one(related="company_id.pulse_hold_level_id", readonly=False)
     pulse_followup_grace_days = fields.Integer(
         string="Grace after a promise (days)",
-        config_parameter="customer_pulse.followup_grace_days",
-        default=3,
+        config_parameter=param_key("followup_grace_days"),
+        default=setting_default("followup_grace_days"),
         help="Reminders wait this many days after the date a customer promised to pay; the "
         "promise is then found kept or broken.",
     )
 
-    @api.constrains(*(setting[0] for setting in INT_SETTINGS))
+    @api.constrains(*INT_FIELDS)
     def _check_pulse_numbers(self):
         for settings in self:
-            for name, _key, _default, minimum in INT_SETTINGS:
+            for name, setting_name in INT_FIELDS.items():
+                minimum = SETTINGS[setting_name].minimum
                 value = settings[name]
                 if value >= minimum:
                     continue
@@ -116,8 +118,8 @@ class ResConfigSettings(models.TransientModel):
         res = super().get_values()
         # a bad value typed in the system parameters shows as the default (a warning is
         # logged), instead of 0, which could not be saved
-        for name, key, default, minimum in INT_SETTINGS:
-            res[name] = int_param(self.env, key, default, minimum=minimum)
+        for name, setting_name in INT_FIELDS.items():
+            res[name] = setting(self.env, setting_name)
         return res
 
     def set_values(self):
@@ -126,4 +128,4 @@ class ResConfigSettings(models.TransientModel):
         # frequency cap of 0 (no cap) is stored as such
         if self.pulse_cap_touches == 0:
             # sudo: system parameters are administrators' records; this is the settings screen
-            self.env["ir.config_parameter"].sudo().set_param("customer_pulse.cap_touches", "0")
+            self.env["ir.config_parameter"].sudo().set_param(param_key("cap_touches"), "0")

@@ -149,7 +149,10 @@ class ResPartner(models.Model):
     # The payment follow-up of the current company (its row is read with the reader's
     # rights: a salesperson sees their own customers' only)
     pulse_followup_id = fields.Many2one(
-        "pulse.followup", compute="_compute_pulse_followup_id", string="Follow-up"
+        "pulse.followup",
+        compute="_compute_pulse_followup_id",
+        search="_search_pulse_followup_id",
+        string="Follow-up",
     )
     pulse_followup_state = fields.Selection(
         FOLLOWUP_STATES,
@@ -191,6 +194,13 @@ class ResPartner(models.Model):
                 (today - row.last_order_date).days if row and row.last_order_date else 0
             )
 
+    @api.depends(
+        "pulse_followup_id.state",
+        "pulse_followup_id.level_id",
+        "pulse_followup_id.next_action_date",
+        "pulse_followup_id.promise_date",
+        "pulse_followup_id.hold",
+    )
     @api.depends_context("company", "uid")
     def _compute_pulse_followup_id(self):
         Followup = self.env["pulse.followup"]
@@ -213,6 +223,14 @@ class ResPartner(models.Model):
             partner.pulse_followup_next_date = row.next_action_date
             partner.pulse_followup_promise_date = row.promise_date
             partner.pulse_followup_hold = row.hold
+
+    def _search_pulse_followup_id(self, operator, value):
+        """Partners whose commercial entity has one of these follow-ups (of any company):
+        how Odoo finds the partners whose follow-up fields to recompute when one changes."""
+        if operator not in ("in", "="):
+            return NotImplemented
+        followups = self.env["pulse.followup"]._search([("id", operator, value)])
+        return [("commercial_partner_id", "in", followups.subselect("partner_id"))]
 
     @api.depends_context("company")
     def _compute_pulse_categories(self):

@@ -16,6 +16,9 @@ PROFILE_STATES = [
 CONSENT_KEY = "profiling_consent"
 # who may vouch for a participation's customer: staff, through their own actions only
 STAFF_FIELDS = ("pulse_interviewer_id", "pulse_match_confirmed_by")
+# characters kept of a failure's message on a participation and of an answer as given
+NOTE_MAX_CHARS = 250
+RAW_MAX_CHARS = 250
 
 
 class SurveyUserInput(models.Model):
@@ -80,7 +83,7 @@ class SurveyUserInput(models.Model):
             user_input._pulse_record_profile_safely()
         # rules triggered by a completed survey react now
         # sudo: rules are the marketers'; the participant only wakes the engine
-        self.env["pulse.step.run"].sudo()._wake_up_for(("survey_done",))
+        self.env["pulse.rule.engine"].sudo()._wake_up_for(("survey_done",))
         return result
 
     def _pulse_record_profile_safely(self):
@@ -96,7 +99,7 @@ class SurveyUserInput(models.Model):
             _logger.exception("customer profile from survey answer %s failed", self.id)
             # sudo: the failure is kept on the participation, whoever submitted it
             self.sudo().write(
-                {"pulse_profile_state": "error", "pulse_profile_note": str(error)[:250]}
+                {"pulse_profile_state": "error", "pulse_profile_note": str(error)[:NOTE_MAX_CHARS]}
             )
 
     # ------------------------------------------------------------------ matching
@@ -202,7 +205,7 @@ class SurveyUserInput(models.Model):
                 dropped += 1
                 continue
             raw, vals, warning = self._pulse_parse(question, q_lines)
-            vals = dict(base, attribute_id=attribute.id, raw=(raw or "")[:250], **vals)
+            vals = dict(base, attribute_id=attribute.id, raw=(raw or "")[:RAW_MAX_CHARS], **vals)
             if warning:
                 unparsed += 1
                 vals.update(parse_state="unparsed", warning=warning)

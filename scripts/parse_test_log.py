@@ -2,8 +2,12 @@
 """Read an Odoo test log and say whether the run passed.
 
 Exits non-zero on failed or errored tests, on a module that did not load (no summary line),
-and on any browser tour that Odoo skipped (it skips them silently when Chromium or
-websocket-client is missing). Prints `N passed, N failed` (and `, N skipped`) last.
+on any browser tour that Odoo skipped (it skips them silently when Chromium or
+websocket-client is missing), and on any warning or error logged while the module loads
+(before the first test starts), or by Python about one of our fields or models at any time
+(Odoo warns about a field's dependencies only when it first needs them). Tests' own expected
+warnings come after their `Starting` line and are left to the tests. Prints
+`N passed, N failed` (and `, N skipped`) last.
 Usage: parse_test_log.py LOGFILE ODOO_EXIT_CODE
 """
 
@@ -14,10 +18,30 @@ SUMMARY = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loadin
 SKIP = re.compile(r"skipped (\S+) : (.*)$")
 BROWSER_SKIP = re.compile(r"chrome|websocket|browser|tour", re.IGNORECASE)
 FAIL_LINE = re.compile(r" (ERROR|CRITICAL) \S+ \S+: (FAIL|ERROR): ")
+LEVEL = re.compile(r" (WARNING|ERROR|CRITICAL) \S+ (\S+): ")
+# the first test of the run: what the log says before it is the loading of the module
+TESTS_START = re.compile(
+    r" INFO \S+ (odoo\.service\.server: Starting post tests|\S+\.tests\.\S+: Starting )"
+)
+# Python warnings about our models or fields (e.g. a dependency that should be searchable)
+OUR_PY_WARNING = re.compile(r" py\.warnings: .*\b(pulse[._]|customer_pulse)")
 LOAD_ERROR = re.compile(
     r" (ERROR|CRITICAL) \S+ (odoo\.modules\.loading|odoo\.modules\.registry|odoo\.tools\.convert|"
     r"odoo\.addons\.base\.models\.ir_ui_view|odoo\.schema): "
 )
+
+
+def loading_warnings(lines):
+    """The WARNING, ERROR and CRITICAL lines of the loading phase (before the first test),
+    and Python's warnings about our models or fields wherever they come."""
+    found, loading = [], True
+    for line in lines:
+        if loading and TESTS_START.search(line):
+            loading = False
+        match = LEVEL.search(line)
+        if match and (loading or OUR_PY_WARNING.search(line)):
+            found.append(line)
+    return found
 
 
 def main(path, odoo_rc):
@@ -28,6 +52,7 @@ def main(path, odoo_rc):
     browser_skips = [s for s in skips if BROWSER_SKIP.search(s[1]) or "tour" in s[0].lower()]
     fail_lines = [line for line in text.splitlines() if FAIL_LINE.search(line)]
     load_errors = [line for line in text.splitlines() if LOAD_ERROR.search(line)]
+    load_warnings = loading_warnings(text.splitlines())
     problems = []
     if not summaries:
         problems.append(
@@ -44,6 +69,8 @@ def main(path, odoo_rc):
         problems.append(f"browser tour skipped: {name} ({reason})")
     for line in load_errors:
         problems.append("loading error: " + line.split(": ", 1)[-1][:300])
+    for line in dict.fromkeys(line.split(" ", 5)[-1] for line in load_warnings):
+        problems.append("not a clean start: " + line[:300])
     if fail_lines and not (failed or errors):
         failed = len(fail_lines)
     skipped = len(skips)

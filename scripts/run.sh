@@ -41,7 +41,7 @@ from odoo.addons.customer_pulse.tools import demo_followups
 followups = demo_followups.generate(env)
 followups.pop("showcase")
 counts.update(followups)
-env["pulse.partner.stats"]._refresh_all()
+env["pulse.facts.engine"]._refresh_all()
 env["pulse.segment"].search([])._refresh_safely()
 env["ir.config_parameter"].set_param("customer_pulse.demo_generated", repr(counts))
 env.cr.commit()
@@ -57,7 +57,7 @@ elif [ ! -f "$stamp" ] || [ -n "$(addon_stamp "$stamp")" ]; then
   odoo_bin -d "$DB" -u customer_pulse --stop-after-init --log-level=warn --http-port="$(free_port)" \
     || die "updating customer_pulse failed (see above)"
   # the demo shows the facts of the updated code at once (production waits for the crons)
-  echo 'env["pulse.partner.stats"]._refresh_all(); env["pulse.segment"].search([])._refresh_safely(); env.cr.commit()' \
+  echo 'env["pulse.facts.engine"]._refresh_all(); env["pulse.segment"].search([])._refresh_safely(); env.cr.commit()' \
     | "$REPO_DIR/scripts/shell.sh" --no-setup >/dev/null
   mkdir -p "$(dirname "$stamp")"; touch "$stamp"
 fi

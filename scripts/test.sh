@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # make test: the whole suite, browser tours included, on a fresh database dropped afterwards.
 # TEST_TAGS narrows it (Odoo's --test-tags syntax), e.g. make test TEST_TAGS=/customer_pulse:TestDemoHistory
+# A clean start is part of the run: any WARNING or ERROR logged while the module installs
+# (before the first test), or Python's warning about one of our fields, fails it
+# (scripts/parse_test_log.py prints the lines).
 # After the whole suite, the addon is uninstalled for real and the database checked for
 # leftovers (UNINSTALL_CHECK=1 adds that to a narrowed run, UNINSTALL_CHECK=0 skips it).
 # shellcheck source=scripts/env.sh

@@ -20,3 +20,4 @@ from . import test_tours_followup
 from . import test_collection
 from . import test_payment_notice
 from . import test_tours_finance
+from . import test_performance

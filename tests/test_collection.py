@@ -5,7 +5,7 @@ from freezegun import freeze_time
 from odoo import Command, fields
 from odoo.addons.customer_pulse.tools import demo_finance, demo_history
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
 from .common import PulseFactsCase
@@ -24,14 +24,8 @@ class TestCollection(PulseFactsCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.Collection = cls.env["pulse.collection"]
-        cls.salesperson = new_test_user(
-            cls.env,
-            login="collect_sales",
-            groups="base.group_user,customer_pulse.group_pulse_user",
-        )
-        cls.buyer = cls.env["res.partner"].create(
-            {"name": "Davis-Lozano", "is_company": True, "customer_rank": 1}
-        )
+        cls.salesperson = cls.make_user("collect_sales", "user")
+        cls.buyer = cls.make_customer("Davis-Lozano")
         cls.buyer_contact = cls.env["res.partner"].create(
             {"name": "Eva Lozano", "parent_id": cls.buyer.id}
         )
@@ -279,13 +273,7 @@ class TestCollection(PulseFactsCase):
         refused with a clear message, on the company and on an item."""
         item = self.item(self.order())
         other_company = self.env["res.company"].create({"name": "Elsewhere Ltd"})
-        outsider = new_test_user(
-            self.env,
-            login="collect_outsider",
-            groups="base.group_user,customer_pulse.group_pulse_accountant",
-            company_id=other_company.id,
-            company_ids=[Command.set(other_company.ids)],
-        )
+        outsider = self.make_user("collect_outsider", "accountant", companies=other_company)
         with self.assertRaisesRegex(ValidationError, "no access to"), self.env.cr.savepoint():
             self.company.pulse_collection_user_id = outsider
         with (

@@ -17,7 +17,7 @@ from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
-from ..models import pulse_step_run
+from ..models import pulse_rule_engine, pulse_step_run
 from .common import PulseFactsCase
 
 ALLOWED_HOSTS = "customer_pulse.webhook_allowed_hosts"
@@ -78,18 +78,6 @@ class TestEngineTrust(PulseFactsCase):
         _Receiver.calls, _Receiver.replies = [], list(replies)
         return f"http://127.0.0.1:{server.server_port}"
 
-    def make_rule(self, steps, user=None, **vals):
-        Rule = self.Rule.with_user(user) if user else self.Rule
-        return Rule.create(
-            {
-                "name": "Trust",
-                "trigger": "no_purchase",
-                "trigger_days": 365,
-                **vals,
-                "step_ids": [Command.create(step) for step in steps],
-            }
-        )
-
     def hook_rule(self, url, test_mode=False, **vals):
         if test_mode:
             vals.update(test_mode=True, test_email="marketer@pulse.example")
@@ -107,10 +95,10 @@ class TestEngineTrust(PulseFactsCase):
     def lapse(self, *partners):
         for partner in partners or (self.lapsed,):
             self.make_order(partner, "2024-06-01")
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
 
     def engine(self):
-        return self.Run._cron_run_engine()
+        return self.env["pulse.rule.engine"]._cron_run_engine()
 
     def runs(self, rule):
         runs = self.Run.search([("rule_id", "=", rule.id)], order="id")
@@ -488,11 +476,11 @@ class TestEngineTrust(PulseFactsCase):
         )
         # real time: a frozen clock would never spend the budget
         self.make_order(self.lapsed, date.today() - timedelta(days=800))
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         (first | second).action_start()
         cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine")
         Trigger = self.env["ir.cron.trigger"].sudo()
-        with patch.object(pulse_step_run, "TIME_BUDGET", -1):
+        with patch.object(pulse_rule_engine, "TIME_BUDGET", -1):
             before = Trigger.search_count([("cron_id", "=", cron.id)])
             self.engine()
             runs = self.runs(first) | self.runs(second)

@@ -6,7 +6,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import PulseFactsCase
 
@@ -35,24 +35,16 @@ class TestFilterRights(PulseFactsCase):
             order = cls.make_order(cls.debtor, "2026-01-05")
             invoice = cls.make_invoice(order, "2026-01-05")
             cls.pay(invoice, "2026-01-20", amount=30.0)  # partly paid, rest overdue
-            cls.Stats._refresh_all()
+            cls.Facts._refresh_all()
         # a customer of another company only
         cls.company_b = cls.env["res.company"].create({"name": "Pulse B"})
         cls.b_only = cls.env["res.partner"].create(
             {"name": "B Only", "company_id": cls.company_b.id, "customer_rank": 1}
         )
-        cls.manager_ab = new_test_user(
-            cls.env,
-            login="pulse_manager_ab",
-            groups="base.group_user,customer_pulse.group_pulse_manager",
-            company_ids=[Command.set([cls.env.company.id, cls.company_b.id])],
+        cls.manager_ab = cls.make_user(
+            "pulse_manager_ab", "manager", companies=cls.env.company | cls.company_b
         )
-        cls.finance_marketer = new_test_user(
-            cls.env,
-            login="pulse_finance_marketer",
-            groups="base.group_user,customer_pulse.group_pulse_marketer,"
-            "customer_pulse.group_pulse_accountant",
-        )
+        cls.finance_marketer = cls.make_user("pulse_finance_marketer", "marketer", "accountant")
 
     # ------------------------------------------------------------ searches
     def test_financial_searches_need_invoice_rights(self):
@@ -224,7 +216,7 @@ class TestFilterRights(PulseFactsCase):
         with freeze_time("2026-03-01"):
             self.make_order(self.b_only, "2024-06-01", company_id=self.company_b.id)
             self.make_order(self.customer, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule = (
                 self.env["pulse.rule"]
                 .with_user(self.manager_ab)

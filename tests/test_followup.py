@@ -22,77 +22,19 @@ class FollowupCase(PulseFactsCase, MockEmail):
         cls.Promise = cls.env["pulse.followup.promise"]
         cls.company_a = cls.env.company
         cls.company_a.write({"name": "Pulse Alpha SA", "email": "accounts@alpha.example"})
-        cls.company_b = cls.env["res.company"].create(
-            {
-                "name": "Pulse Beta Ltd",
-                "email": "billing@beta.example",
-                "currency_id": cls.company_a.currency_id.id,
-            }
-        )
-        cls.env["account.chart.template"].try_loading(
-            cls.company_a.chart_template or "generic_coa", company=cls.company_b, install_demo=False
-        )
-        cls.env.user.company_ids |= cls.company_b
+        cls.company_b = cls.make_company("Pulse Beta Ltd", email="billing@beta.example")
         cls.courtesy = cls.env.ref("customer_pulse.followup_level_courtesy")
         cls.first = cls.env.ref("customer_pulse.followup_level_first")
         cls.second = cls.env.ref("customer_pulse.followup_level_second")
         cls.final = cls.env.ref("customer_pulse.followup_level_final")
-        cls.debtor = cls.env["res.partner"].create(
-            {
-                "name": "Slow Payer Ltd",
-                "is_company": True,
-                "customer_rank": 1,
-                "email": "ap@slowpayer.example",
-                "mobile": "+32 470 11 22 33",
-                "user_id": cls.pulse_user.id,
-            }
+        cls.debtor = cls.make_customer(
+            "Slow Payer Ltd",
+            email="ap@slowpayer.example",
+            mobile="+32 470 11 22 33",
+            user_id=cls.pulse_user.id,
         )
 
     # ------------------------------------------------------------------ helpers
-    @classmethod
-    def invoice(cls, partner, day, amount=100.0, company=None, due=None):
-        company = company or cls.company_a
-        move = (
-            cls.env["account.move"]
-            .with_company(company)
-            .create(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": partner.id,
-                    "company_id": company.id,
-                    "invoice_date": day,
-                    "invoice_date_due": due or day,
-                    "invoice_line_ids": [
-                        Command.create(
-                            {"name": "Widgets", "quantity": 1, "price_unit": amount, "tax_ids": []}
-                        )
-                    ],
-                }
-            )
-        )
-        move.action_post()
-        return move
-
-    @classmethod
-    def pay_in(cls, invoice, day, amount=None):
-        """Register a payment in the invoice's own company."""
-        journal = cls.env["account.journal"].search(
-            [("type", "=", "bank"), ("company_id", "=", invoice.company_id.id)], limit=1
-        )
-        wizard = (
-            cls.env["account.payment.register"]
-            .with_company(invoice.company_id)
-            .with_context(active_model="account.move", active_ids=invoice.ids)
-            .create(
-                {
-                    "payment_date": day,
-                    "journal_id": journal.id,
-                    **({"amount": amount, "payment_difference_handling": "open"} if amount else {}),
-                }
-            )
-        )
-        return wizard._create_payments()
-
     def run_day(self, day):
         """The daily run on `day`: refresh, create the due reminders, send them."""
         with freeze_time(day):
@@ -129,9 +71,9 @@ class TestFollowup(FollowupCase):
         each from that company, with its header and only its invoices' PDFs; a second run
         the same day sends nothing."""
         with freeze_time("2026-01-20"):
-            a1 = self.invoice(self.debtor, "2026-01-10", 100)
-            a2 = self.invoice(self.debtor, "2026-01-15", 250)
-            b1 = self.invoice(self.debtor, "2026-01-12", 80, company=self.company_b)
+            a1 = self.make_move(self.debtor, "2026-01-10", 100)
+            a2 = self.make_move(self.debtor, "2026-01-15", 250)
+            b1 = self.make_move(self.debtor, "2026-01-12", 80, company=self.company_b)
         self.assertFalse(a1.invoice_pdf_report_id, "never printed: the run must make its PDF")
         self.run_day("2026-02-01 06:00:00")
         events = self.events()
@@ -194,9 +136,9 @@ class TestFollowup(FollowupCase):
 
     def test_paid_before_the_run_is_left_out(self):
         with freeze_time("2026-01-20"):
-            a1 = self.invoice(self.debtor, "2026-01-10", 100)
-            a2 = self.invoice(self.debtor, "2026-01-11", 200)
-            paid = self.invoice(self.debtor, "2026-01-12", 300)
+            a1 = self.make_move(self.debtor, "2026-01-10", 100)
+            a2 = self.make_move(self.debtor, "2026-01-11", 200)
+            paid = self.make_move(self.debtor, "2026-01-12", 300)
             self.pay(paid, "2026-01-20")
         self.run_day("2026-02-01 06:00:00")
         event = self.events()
@@ -209,8 +151,8 @@ class TestFollowup(FollowupCase):
 
     def test_disputed_invoice_is_left_out_until_undisputed(self):
         with freeze_time("2026-01-20"):
-            a1 = self.invoice(self.debtor, "2026-01-10", 100)
-            a2 = self.invoice(self.debtor, "2026-01-11", 200)
+            a1 = self.make_move(self.debtor, "2026-01-10", 100)
+            a2 = self.make_move(self.debtor, "2026-01-11", 200)
             a2.invoice_user_id = self.pulse_user
             wizard = (
                 self.env["pulse.followup.dispute"]
@@ -254,7 +196,7 @@ class TestFollowup(FollowupCase):
 
     def test_everything_disputed_skips_the_reminder(self):
         with freeze_time("2026-01-20"):
-            a1 = self.invoice(self.debtor, "2026-01-10", 100)
+            a1 = self.make_move(self.debtor, "2026-01-10", 100)
         with freeze_time("2026-02-01 06:00:00"):
             events = self.Followup._run()
             a1.with_user(self.pulse_accountant)._pulse_dispute("Wrong price")
@@ -264,7 +206,7 @@ class TestFollowup(FollowupCase):
 
     def test_dispute_lapses_at_its_end_date(self):
         with freeze_time("2026-01-20"):
-            a1 = self.invoice(self.debtor, "2026-01-10", 100)
+            a1 = self.make_move(self.debtor, "2026-01-10", 100)
             a1.with_user(self.pulse_accountant)._pulse_dispute(
                 "Checking the delivery", "2026-02-05"
             )
@@ -277,7 +219,7 @@ class TestFollowup(FollowupCase):
 
     def test_log_a_call_and_the_pulse_card(self):
         with freeze_time("2026-01-20"):
-            self.invoice(self.debtor, "2026-01-10", 100)
+            self.make_move(self.debtor, "2026-01-10", 100)
         self.run_day("2026-02-01 06:00:00")
         row = self.row()
         with freeze_time("2026-02-02 10:00:00"):
@@ -297,11 +239,50 @@ class TestFollowup(FollowupCase):
         self.assertEqual(card.pulse_followup_state, "waiting")
         self.assertFalse(self.debtor.with_user(self.pulse_marketer).pulse_followup_id)
 
+    def test_partner_follow_up_fields_follow_the_follow_up(self):
+        """The partner's follow-up fields, once read, change with the follow-up (no stale
+        card in the same transaction)."""
+        with freeze_time("2026-01-20"):
+            self.make_move(self.debtor, "2026-01-10", 100)
+        self.run_day("2026-02-01 06:00:00")
+        row = self.row()
+        contact = self.env["res.partner"].create({"name": "Ann Payer", "parent_id": self.debtor.id})
+        for partner in (self.debtor, contact):
+            self.assertEqual(partner.pulse_followup_state, "waiting")
+            self.assertEqual(partner.pulse_followup_level_id, self.first)
+            self.assertFalse(partner.pulse_followup_hold)
+        row.write(
+            {
+                "state": "done",
+                "level_id": self.second.id,
+                "next_action_date": "2026-03-01",
+                "hold": True,
+            }
+        )
+        for partner in (self.debtor, contact):
+            self.assertEqual(partner.pulse_followup_state, "done")
+            self.assertEqual(partner.pulse_followup_level_id, self.second)
+            self.assertEqual(partner.pulse_followup_next_date.isoformat(), "2026-03-01")
+            self.assertTrue(partner.pulse_followup_hold)
+        with freeze_time("2026-02-02"):
+            promise = self.Promise.create(
+                {"followup_id": row.id, "date": "2026-02-20", "amount": 100, "note": "Friday"}
+            )
+            row.promise_id = promise
+            self.assertEqual(self.debtor.pulse_followup_promise_date.isoformat(), "2026-02-20")
+            promise.date = "2026-02-27"
+            self.assertEqual(self.debtor.pulse_followup_promise_date.isoformat(), "2026-02-27")
+        # searchable: the partners of a follow-up, contacts included
+        self.assertEqual(
+            self.env["res.partner"].search([("pulse_followup_id", "in", row.ids)]),
+            self.debtor | contact,
+        )
+
     def test_paid_between_queueing_and_sending(self):
         """The send step checks again: paid meanwhile, nothing goes out."""
         with freeze_time("2026-01-20"):
-            a1 = self.invoice(self.debtor, "2026-01-10", 100)
-            a2 = self.invoice(self.debtor, "2026-01-11", 200)
+            a1 = self.make_move(self.debtor, "2026-01-10", 100)
+            a2 = self.make_move(self.debtor, "2026-01-11", 200)
         with freeze_time("2026-02-01 06:00:00"):
             events = self.Followup._run()
             self.assertEqual(events.state, "scheduled")
@@ -323,7 +304,7 @@ class TestFollowup(FollowupCase):
         the next overdue invoice starts at the first level again (cycle 2)."""
         self.company_a.pulse_collection_user_id = self.pulse_accountant
         with freeze_time("2026-01-01"):
-            inv = self.invoice(self.debtor, "2025-11-01", 500)
+            inv = self.make_move(self.debtor, "2025-11-01", 500)
         self.run_day("2025-12-20 06:00:00")
         self.assertEqual(self.events().level_id, self.first)
         self.assertFalse(self.run_day("2025-12-21 06:00:00"), "levels never pile up day after day")
@@ -353,14 +334,14 @@ class TestFollowup(FollowupCase):
         self.assertEqual(row.cycle, 2)
         self.assertFalse(row.level_id)
         with freeze_time("2026-02-01"):
-            self.invoice(self.debtor, "2026-02-01", 90)
+            self.make_move(self.debtor, "2026-02-01", 90)
         self.run_day("2026-02-10 06:00:00")
         new = self.events().filtered(lambda e: e.cycle == 2)
         self.assertEqual(new.level_id, self.first, "a new episode starts at the first level")
 
     def test_courtesy_reminder_before_due_date(self):
         with freeze_time("2026-03-01"):
-            inv = self.invoice(self.debtor, "2026-03-01", 120, due="2026-03-20")
+            inv = self.make_move(self.debtor, "2026-03-01", 120, due="2026-03-20")
         self.assertFalse(self.run_day("2026-03-10 06:00:00"))
         self.run_day("2026-03-17 06:00:00")
         event = self.events()
@@ -371,7 +352,7 @@ class TestFollowup(FollowupCase):
     def test_manual_level_waits_for_send_now(self):
         self.first.auto = False
         with freeze_time("2026-01-20"):
-            self.invoice(self.debtor, "2026-01-10", 100)
+            self.make_move(self.debtor, "2026-01-10", 100)
         events = self.run_day("2026-02-01 06:00:00")
         self.assertEqual(events.state, "waiting")
         self.assertFalse(events.mail_id)
@@ -391,8 +372,8 @@ class TestFollowup(FollowupCase):
         self.env["mail.blacklist"].sudo()._add(self.debtor.email)
         self.assertTrue(self.debtor.is_blacklisted)
         with freeze_time("2026-01-20"):
-            self.invoice(self.debtor, "2026-01-10", 100)
-            self.invoice(bounced, "2026-01-10", 100)
+            self.make_move(self.debtor, "2026-01-10", 100)
+            self.make_move(bounced, "2026-01-10", 100)
         self.run_day("2026-02-01 06:00:00")
         ok = self.events()
         ko = self.events(bounced)
@@ -425,7 +406,7 @@ class TestFollowup(FollowupCase):
         )
         with freeze_time("2026-01-20"):
             for customer in customers:
-                self.invoice(customer, "2026-01-10", 100)
+                self.make_move(customer, "2026-01-10", 100)
         with freeze_time("2026-02-01 06:00:00"):
             events = self.Followup._run()
             self.assertEqual(len(events), 3)
@@ -497,7 +478,7 @@ class TestFollowup(FollowupCase):
         with freeze_time("2026-01-10 06:00:00"):
             order = self.make_order(self.debtor, "2024-06-01")
             invoice = self.make_invoice(order, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             self.Followup._run()
             self.Event._process_due()
         row = self.row()
@@ -508,7 +489,7 @@ class TestFollowup(FollowupCase):
             segment._refresh_safely()
             self.assertFalse(mailing_list.subscription_ids, "held: not on the list")
             rule.action_start()
-            Run._cron_run_engine()
+            self.env["pulse.rule.engine"]._cron_run_engine()
         step_run = Run.search([("rule_id", "=", rule.id)])
         self.assertEqual(step_run.state, "skipped")
         self.assertEqual(step_run.reason, "follow-up level First reminder")
@@ -516,7 +497,7 @@ class TestFollowup(FollowupCase):
         # they pay: the first refresh releases them
         with freeze_time("2026-01-11 09:00:00"):
             self.pay(invoice, "2026-01-11")
-            self.Stats._refresh_queue()
+            self.Facts._refresh_queue()
         row.invalidate_recordset()
         self.assertFalse(row.hold)
         self.assertEqual(row.state, "done")
@@ -530,9 +511,9 @@ class TestFollowup(FollowupCase):
             {"name": "Someone Else's", "email": "x@else.example", "user_id": self.pulse_marketer.id}
         )
         with freeze_time("2026-01-20"):
-            self.invoice(self.debtor, "2026-01-10", 100)
-            self.invoice(other, "2026-01-10", 100)
-            self.invoice(self.debtor, "2026-01-10", 100, company=self.company_b)
+            self.make_move(self.debtor, "2026-01-10", 100)
+            self.make_move(other, "2026-01-10", 100)
+            self.make_move(self.debtor, "2026-01-10", 100, company=self.company_b)
         self.run_day("2026-02-01 06:00:00")
         row, row_b, row_other = self.row(), self.row(company=self.company_b), self.row(other)
         self.assertTrue(row and row_b and row_other)
@@ -590,7 +571,7 @@ class TestFollowup(FollowupCase):
     # ------------------------------------------------------------ bad input
     def test_bad_input_is_refused_clearly(self):
         with freeze_time("2026-01-20"):
-            inv = self.invoice(self.debtor, "2026-01-10", 100)
+            inv = self.make_move(self.debtor, "2026-01-10", 100)
         self.run_day("2026-02-01 06:00:00")
         row = self.row().with_user(self.pulse_accountant)
         with freeze_time("2026-02-01"):

@@ -17,7 +17,7 @@ class TestFollowupPromise(FollowupCase):
         cls.company_a.pulse_collection_user_id = cls.pulse_accountant
         cls.reliability = cls.env.ref("customer_pulse.attribute_promise_reliability")
         with freeze_time("2026-01-01"):
-            cls.inv = cls.invoice(cls.debtor, "2026-01-01", 500)
+            cls.inv = cls.make_move(cls.debtor, "2026-01-01", 500)
 
     def promise(self, day, date, amount, note="Will pay on Friday"):
         with freeze_time(day):

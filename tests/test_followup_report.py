@@ -4,7 +4,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools.pdf import OdooPdfFileReader
 
 from .common import PulseFactsCase
@@ -22,13 +22,7 @@ class TestFollowupReport(PulseFactsCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.company_a = cls.env.company
-        cls.company_b = cls.env["res.company"].create(
-            {"name": "Pulse Report B", "currency_id": cls.company_a.currency_id.id}
-        )
-        cls.env["account.chart.template"].try_loading(
-            cls.company_a.chart_template or "generic_coa", company=cls.company_b, install_demo=False
-        )
-        cls.env.user.company_ids |= cls.company_b
+        cls.company_b = cls.make_company("Pulse Report B")
         cls.customer.is_company = True
         cls.contact = cls.env["res.partner"].create(
             {"name": "Ann Payable", "parent_id": cls.customer.id, "type": "invoice"}
@@ -48,33 +42,15 @@ class TestFollowupReport(PulseFactsCase):
         company=None,
         ref=False,
     ):
-        company = company or self.company_a
-        move = (
-            self.env["account.move"]
-            .with_company(company)
-            .create(
-                {
-                    "move_type": move_type,
-                    "partner_id": partner.id,
-                    "company_id": company.id,
-                    "invoice_date": invoice_date,
-                    "invoice_date_due": due_date,
-                    "ref": ref,
-                    "invoice_line_ids": [
-                        Command.create(
-                            {
-                                "name": "Pulse service",
-                                "quantity": 1,
-                                "price_unit": amount,
-                                "tax_ids": [],
-                            }
-                        )
-                    ],
-                }
-            )
+        return self.make_move(
+            partner,
+            invoice_date,
+            amount,
+            due=due_date,
+            company=company,
+            move_type=move_type,
+            ref=ref,
         )
-        move.action_post()
-        return move
 
     def outstanding_payment(self, partner, day, amount):
         payment = self.env["account.payment"].create(
@@ -294,11 +270,8 @@ class TestFollowupReport(PulseFactsCase):
             )
         # a salesperson without invoice rights prints no amounts at all, in no company; a
         # salesperson of both companies neither
-        salesperson_ab = new_test_user(
-            self.env,
-            login="pulse_sales_ab",
-            groups="base.group_user,customer_pulse.group_pulse_user",
-            company_ids=[Command.set((self.company_a | self.company_b).ids)],
+        salesperson_ab = self.make_user(
+            "pulse_sales_ab", "user", companies=self.company_a | self.company_b
         )
         for user in (self.pulse_user, salesperson_ab, self.pulse_marketer):
             with self.assertRaises(AccessError, msg=user.login):

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 from unittest.mock import patch
 
 import psycopg2
@@ -6,12 +6,14 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError
+from odoo.modules.migration import load_script
 from odoo.tests import tagged
-from odoo.tools import SQL
+from odoo.tools import SQL, sql
 
 from .common import PulseFactsCase
 
 TODAY = "2026-06-15"
+MIGRATIONS = "customer_pulse/migrations/18.0.1.1.0"
 
 
 @tagged("post_install", "-at_install")
@@ -21,8 +23,8 @@ class TestPartnerStats(PulseFactsCase):
 
     def test_empty_refresh(self):
         self.env["sale.order"].search([]).filtered(lambda o: o.state == "draft").unlink()
-        self.Stats._refresh_all()
-        self.Stats._refresh_queue()  # nothing queued: nothing to do, no crash
+        self.Facts._refresh_all()
+        self.Facts._refresh_queue()  # nothing queued: nothing to do, no crash
 
     def test_archived_records_and_missing_rate(self):
         """Archived customers and products keep their history; an order whose currency had
@@ -254,13 +256,13 @@ class TestPartnerStats(PulseFactsCase):
         )
         for i, partner in enumerate(partners):
             self.make_order(partner, f"2026-0{i + 1}-10", price=100)
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         self.env.cr.execute("SELECT recency FROM pulse_rfm_threshold")
         (recency,) = self.env.cr.fetchone()
         self.assertEqual(len(recency), 4)
         newcomer = self.env["res.partner"].create({"name": "Newcomer", "customer_rank": 1})
         self.make_order(newcomer, "2026-06-14", price=100)
-        self.Stats._refresh_queue()
+        self.Facts._refresh_queue()
         facts = self.facts(newcomer)
         self.assertEqual(facts.rfm_recency, 5)  # newer than every stored threshold
         self.assertEqual(facts.rfm_frequency, 1)  # one order in the window: lowest quintile
@@ -301,19 +303,19 @@ class TestPartnerStats(PulseFactsCase):
         queued = self.env.cr.fetchone()[0]
         self.assertGreater(queued, 0)
         with self.assertRaises(ZeroDivisionError), self.env.cr.savepoint():
-            self.Stats._refresh_queue()
+            self.Facts._refresh_queue()
             raise ZeroDivisionError  # a failure after the queue rows were claimed
         self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
         self.assertEqual(self.env.cr.fetchone()[0], queued)
         # a refresh that fails is logged with the partners involved, queue kept
-        logger = "odoo.addons.customer_pulse.models.pulse_partner_stats"
+        logger = "odoo.addons.customer_pulse.models.pulse_facts_engine"
         with (
-            patch.object(type(self.Stats), "_facts_query", return_value=SQL("SELECT 1/0")),
+            patch.object(type(self.Facts), "_facts_query", return_value=SQL("SELECT 1/0")),
             self.assertLogs(logger, level="ERROR") as logs,
             self.assertRaises(psycopg2.Error),
             self.env.cr.savepoint(),
         ):
-            self.Stats._refresh_queue()
+            self.Facts._refresh_queue()
         self.assertIn(str(self.customer.id), logs.output[0])
         self.env.cr.execute("SELECT COUNT(*) FROM pulse_stats_queue")
         self.assertEqual(self.env.cr.fetchone()[0], queued)
@@ -327,7 +329,7 @@ class TestPartnerStatsAccess(PulseFactsCase):
         super().setUpClass()
         order = cls.make_order(cls.customer, "2026-06-01", price=100)
         cls.make_invoice(order, "2026-06-01")
-        cls.env["pulse.partner.stats"]._refresh_all()
+        cls.env["pulse.facts.engine"]._refresh_all()
 
     def test_user_sees_facts_but_not_amounts(self):
         rows = self.Stats.with_user(self.pulse_user).search([("partner_id", "=", self.customer.id)])
@@ -367,3 +369,156 @@ class TestPartnerStatsAccess(PulseFactsCase):
         for user in (self.portal_user, self.internal_user):
             with self.assertRaises(AccessError):
                 self.Stats.with_user(user).search([])
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestFactsEngine(PulseFactsCase):
+    """The refresh engine's shared builders, its nightly chain of crons and the conversion
+    of an earlier version's tables."""
+
+    def test_quintiles_and_scores_of_a_hand_made_population(self):
+        """Five customers: the boundaries are the values at the cut points (ties kept,
+        frequency and monetary over the customers above 0), a customer scores 1 + the
+        boundaries below it."""
+        company = self.env.company.id
+        source = SQL(
+            "(VALUES %s) AS f(company_id, last_order_date, rfm_window_orders, rfm_window_amount)",
+            SQL(", ").join(
+                SQL("(%s, %s::date, %s, %s::numeric)", company, f"2026-0{i + 1}-01", i, 10 * i)
+                for i in range(5)
+            ),
+        )
+        [(recency, frequency, monetary)] = self.env.execute_query(
+            SQL(
+                "SELECT recency, frequency, monetary FROM (%s) q",
+                self.Facts._thresholds_query(source),
+            )
+        )
+        self.assertEqual(recency, [date(2026, m, 1) for m in (1, 2, 3, 4)])
+        self.assertEqual(frequency, [1, 2, 3, 4])
+        self.assertEqual([float(x) for x in monetary], [10.0, 20.0, 30.0, 40.0])
+        scores = self.env.execute_query(
+            SQL(
+                "SELECT f.rfm_window_orders, %s FROM %s JOIN (%s) th USING (company_id)"
+                " ORDER BY 1",
+                self.Facts._rfm_scores_sql(),
+                source,
+                self.Facts._thresholds_query(source),
+            )
+        )
+        self.assertEqual(
+            scores, [(0, 1, 1, 1), (1, 2, 1, 1), (2, 3, 2, 2), (3, 4, 3, 3), (4, 5, 4, 4)]
+        )
+
+    def test_previous_rfm_is_the_rfm_of_30_days_ago(self):
+        """The RFM segment of 30 days ago is the segment the full refresh gives on the
+        database as it was that day (the orders confirmed since then cancelled)."""
+        partners = self.env["res.partner"].create(
+            [{"name": f"Then {i}", "customer_rank": 1} for i in range(8)]
+        )
+        history = {
+            0: ("2026-03-01", "2026-04-01", "2026-05-01", "2026-05-10", "2026-06-01"),
+            1: ("2025-01-15", "2026-06-10"),
+            2: ("2024-05-01",),
+            3: ("2026-05-14", "2026-05-15"),
+            4: ("2025-11-01", "2026-01-01", "2026-02-01", "2026-03-01"),
+            5: ("2026-06-01",),  # a customer since then only
+            6: ("2025-06-01", "2025-09-01"),
+            7: ("2026-05-16", "2026-05-17"),  # that day and the next
+        }
+        for i, days in history.items():
+            for day in days:
+                self.make_order(partners[i], day, price=100 * (i + 1))
+        self.make_invoice(self.make_order(partners[6], "2026-04-01", price=50), "2026-04-01")
+        self.Facts._refresh_all(profile=False)
+        rows = self.Stats.search([("partner_id", "in", partners.ids)])
+        previous = {row.partner_id: row.rfm_segment_previous for row in rows}
+        self.assertGreaterEqual(len(set(previous.values()) - {False}), 3)
+        self.assertFalse(previous[partners[5]])
+        # the database of that day: what was confirmed after it, cancelled
+        self.env["sale.order"].search(
+            [("state", "=", "sale"), ("date_order", ">=", "2026-05-17 00:00:00")]
+        )._action_cancel()
+        with freeze_time("2026-05-16"):
+            self.Facts._refresh_all(derived=False)
+            then = {row.partner_id: row.rfm_segment for row in self.Stats.search([])}
+        self.assertEqual(previous, {partner: then.get(partner, False) for partner in previous})
+
+    def test_nightly_chain(self):
+        """The facts' cron starts the derived figures' cron when done, which starts the
+        profiles' cron; each one's own schedule moves a day and more away (a safety net)."""
+        self.make_order(self.customer, "2026-05-01")
+        Trigger = self.env["ir.cron.trigger"]
+        derived = self.env.ref("customer_pulse.ir_cron_pulse_stats_derived")
+        profile = self.env.ref("customer_pulse.ir_cron_pulse_purchase_attributes")
+        for cron in (derived, profile):
+            self.assertEqual(cron.interval_type, "days")
+            Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        with patch.object(type(self.Facts), "_vacuum_facts") as vacuum:
+            self.Facts._cron_refresh_all()
+        vacuum.assert_called_once()
+        self.assertEqual(self.facts(self.customer).order_count, 1)
+        self.assertEqual(len(Trigger.search([("cron_id", "=", derived.id)])), 1)
+        self.assertFalse(Trigger.search([("cron_id", "=", profile.id)]))
+        self.assertGreater(derived.nextcall, datetime(2026, 6, 16))
+        self.assertFalse(self.facts(self.customer).rfm_segment_previous)  # derived: not yet
+        self.Facts._cron_refresh_derived()
+        self.assertTrue(self.facts(self.customer).rfm_segment_previous)
+        self.assertEqual(len(Trigger.search([("cron_id", "=", profile.id)])), 1)
+        self.assertGreater(profile.nextcall, datetime(2026, 6, 16))
+
+    def test_crons_run_the_engine(self):
+        engine = self.env["ir.model"]._get("pulse.facts.engine")
+        for xmlid in ("queue", "full", "derived"):
+            cron = self.env.ref(f"customer_pulse.ir_cron_pulse_stats_{xmlid}")
+            self.assertEqual(cron.model_id, engine)
+
+    def test_migration_converts_the_earlier_tables(self):
+        """An earlier version's queue and RFM boundaries (tables without id) become the
+        models' tables, its old source indexes go; the refresh then works as before."""
+        cr = self.env.cr
+        cr.execute(
+            """
+            DROP TABLE pulse_stats_queue;
+            CREATE TABLE pulse_stats_queue (
+                partner_id integer NOT NULL,
+                queued_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'));
+            CREATE INDEX pulse_stats_queue_partner_idx ON pulse_stats_queue (partner_id);
+            DROP TABLE pulse_rfm_threshold;
+            CREATE TABLE pulse_rfm_threshold (
+                company_id integer PRIMARY KEY REFERENCES res_company ON DELETE CASCADE,
+                recency date[], frequency integer[], monetary numeric[],
+                computed_at timestamp);
+            CREATE INDEX pulse_account_move_customer_idx ON account_move (id);
+            """
+        )
+        self.make_order(self.customer, "2026-06-01")
+        self.env.flush_all()  # queued without an id
+        pre = load_script(f"{MIGRATIONS}/pre-10-facts.py", "customer_pulse_pre_10_facts")
+        pre.migrate(cr, "18.0.1.0.0")
+        pre.migrate(cr, "18.0.1.0.0")  # twice: nothing more
+        self.env.registry.init_models(
+            cr, ["pulse.stats.queue", "pulse.rfm.threshold"], {"module": "customer_pulse"}
+        )
+        self.assertFalse(sql.index_exists(cr, "pulse_account_move_customer_idx"))
+        self.assertTrue(sql.index_exists(cr, "pulse_stats_queue__partner_id_index"))
+        self.assertFalse(sql.index_exists(cr, "pulse_stats_queue_partner_idx"))
+        self.assertEqual(
+            set(self.env["pulse.stats.queue"].search([]).mapped("partner_id")), {self.customer.id}
+        )
+        self.assertEqual(self.Facts._refresh_queue(), 1)
+        self.Facts._refresh_all(derived=False)
+        self.Facts._refresh_all(derived=False)  # the boundaries again: one row per company
+        threshold = self.env["pulse.rfm.threshold"].search([])
+        self.assertEqual(threshold.company_id, self.env["res.company"].search([]))
+        self.assertEqual(self.facts(self.customer).rfm_recency, 1)
+
+    def test_post_migration_points_the_crons_at_the_engine(self):
+        cron = self.env.ref("customer_pulse.ir_cron_pulse_stats_full")
+        cron.model_id = self.env["ir.model"]._get("pulse.partner.stats")
+        post = load_script(f"{MIGRATIONS}/post-10-facts.py", "customer_pulse_post_10_facts")
+        post.migrate(self.env.cr, "18.0.1.0.0")
+        cron.invalidate_recordset()
+        self.assertEqual(cron.model_id.model, "pulse.facts.engine")
+        self.assertEqual(cron.model_name, "pulse.facts.engine")

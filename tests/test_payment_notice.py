@@ -1,8 +1,7 @@
 from freezegun import freeze_time
 
-from odoo import Command
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools.misc import formatLang
 
 from .common import PulseFactsCase
@@ -25,22 +24,14 @@ class TestPaymentNotice(PulseFactsCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.Notice = cls.env["pulse.payment.notice"]
-        cls.salesperson = new_test_user(
-            cls.env,
-            login="notice_sales",
+        cls.salesperson = cls.make_user(
+            "notice_sales",
+            "user",
             name="Sam Seller",
             email="sam@seller.example",
             notification_type="inbox",
-            groups="base.group_user,customer_pulse.group_pulse_user",
         )
-        cls.buyer = cls.env["res.partner"].create(
-            {
-                "name": "Davis-Lozano",
-                "is_company": True,
-                "customer_rank": 1,
-                "email": "ap@davis-lozano.example",
-            }
-        )
+        cls.buyer = cls.make_customer("Davis-Lozano", email="ap@davis-lozano.example")
 
     def setUp(self):
         super().setUp()
@@ -183,36 +174,12 @@ class TestPaymentNotice(PulseFactsCase):
     def test_who_is_told(self):
         """The order's salesperson, else the invoice's, else the customer's; the note goes
         on the invoice when there is no order."""
-        invoice_user = new_test_user(
-            self.env,
-            login="notice_invoice_user",
-            notification_type="inbox",
-            groups="base.group_user",
-        )
-        account_manager = new_test_user(
-            self.env,
-            login="notice_account_manager",
-            notification_type="inbox",
-            groups="base.group_user",
-        )
+        invoice_user = self.make_user("notice_invoice_user", notification_type="inbox")
+        account_manager = self.make_user("notice_account_manager", notification_type="inbox")
         self.buyer.user_id = account_manager
 
         def manual_invoice(user):
-            invoice = self.env["account.move"].create(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": self.buyer.id,
-                    "invoice_date": TODAY,
-                    "invoice_user_id": user.id,
-                    "invoice_line_ids": [
-                        Command.create(
-                            {"name": "Service", "quantity": 1, "price_unit": 250.0, "tax_ids": []}
-                        )
-                    ],
-                }
-            )
-            invoice.action_post()
-            return invoice
+            return self.make_move(self.buyer, TODAY, 250.0, invoice_user_id=user.id)
 
         invoice = manual_invoice(invoice_user)
         self.pay(invoice, TODAY)
@@ -254,11 +221,7 @@ class TestPaymentNotice(PulseFactsCase):
     def test_accountant_reconciles_salesperson_told(self):
         """The accountant who matches the payment need not have rights on the order or the
         notices; the notices are theirs to read, not the salesperson's."""
-        accountant = new_test_user(
-            self.env,
-            login="notice_accountant",
-            groups="base.group_user,account.group_account_invoice",
-        )
+        accountant = self.make_user("notice_accountant", "account.group_account_invoice")
         payment = self.env["account.payment"].create(
             {
                 "payment_type": "inbound",

@@ -8,9 +8,9 @@ import json
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import HttpCase, new_test_user, tagged, users
+from odoo.tests import tagged, users
 
-from .common import PulseFactsCase
+from .common import PulseFactsCase, PulseHttpCase
 from .test_profiling import ProfilingCase
 
 
@@ -25,7 +25,6 @@ class TrustCase(ProfilingCase):
             {"name": "Trust wish", "dimension_id": cls.business.id, "value_type": "text"}
         )
         cls.survey = cls.make_survey(
-            cls,
             [
                 ("May we keep what you tell us?", "char_box", cls.consent, None),
                 ("When was your company founded?", "date", cls.founding, None),
@@ -125,11 +124,7 @@ class TestPublicSurveyTrust(TrustCase):
         """Attack: a survey officer (any employee by default) marks a public answer as an
         interview or as confirmed over RPC, so that it would act for the customer."""
         answer = self.answer(self.survey, self.full_answer, email="buyer@profiled.example")
-        officer = new_test_user(
-            self.env,
-            login="trust_survey_officer",
-            groups="base.group_user,survey.group_survey_user",
-        )
+        officer = self.make_user("trust_survey_officer", "survey.group_survey_user")
         for vals in (
             {"pulse_interviewer_id": officer.id},
             {"pulse_match_confirmed_by": officer.id},
@@ -256,18 +251,14 @@ class TestSurveyDataScope(TrustCase):
         super().setUpClass()
         cls.other_company = cls.env["res.company"].create({"name": "Trust Other Co"})
         cls.unmapped = cls.make_survey(
-            cls,
             [("Which job do you apply for?", "text_box", None, None)],
             title="Recruitment questions",
         )
-        cls.mapped_answer = cls.answer(
-            cls, cls.survey, cls.full_answer, partner=cls.company_customer
-        )
+        cls.mapped_answer = cls.answer(cls.survey, cls.full_answer, partner=cls.company_customer)
         cls.unmapped_answer = cls.answer(
-            cls, cls.unmapped, {"Which job do you apply for?": "Accountant"}, email="x@y.example"
+            cls.unmapped, {"Which job do you apply for?": "Accountant"}, email="x@y.example"
         )
         cls.other_answer = cls.answer(
-            cls,
             cls.survey.with_company(cls.other_company),
             {"Any wish?": "Other company wish"},
             email="z@y.example",
@@ -307,9 +298,7 @@ class TestSurveyDataScope(TrustCase):
             self.env["survey.user_input"].browse(self.other_answer.id).action_pulse_confirm_match()
 
     def test_survey_officer_keeps_odoo_rules(self):
-        officer = new_test_user(
-            self.env, login="trust_officer", groups="base.group_user,survey.group_survey_user"
-        )
+        officer = self.make_user("trust_officer", "survey.group_survey_user")
         seen = (
             self.env["survey.user_input"]
             .with_user(officer)
@@ -376,12 +365,8 @@ class TestExportAndErase(PulseFactsCase):
         cls.grade = ref("customer_pulse.attribute_grade")
         cls.sales = ref("customer_pulse.department_sales")
         cls.after_sales = ref("customer_pulse.department_after_sales")
-        cls.salesman = new_test_user(
-            cls.env, login="erase_sales", groups="base.group_user,customer_pulse.group_pulse_user"
-        )
-        cls.technician = new_test_user(
-            cls.env, login="erase_tech", groups="base.group_user,customer_pulse.group_pulse_user"
-        )
+        cls.salesman = cls.make_user("erase_sales", "user")
+        cls.technician = cls.make_user("erase_tech", "user")
         cls.sales.user_ids = [Command.link(cls.salesman.id), Command.link(cls.pulse_manager.id)]
         cls.after_sales.user_ids = [Command.link(cls.technician.id)]
         cls.partner = cls.env["res.partner"].create(
@@ -394,7 +379,7 @@ class TestExportAndErase(PulseFactsCase):
         )
         # facts
         cls.make_order(cls.partner, "2026-01-05")
-        cls.Stats._refresh_all()
+        cls.Facts._refresh_all()
         # a segment with a mailing list: its sync makes a mailing contact
         cls.mailing_list = cls.env["mailing.list"].create({"name": "Forget list"})
         cls.segment = cls.env["pulse.segment"].create(
@@ -459,11 +444,7 @@ class TestExportAndErase(PulseFactsCase):
         )
         with self.assertRaises(AccessError):
             self.env["pulse.profile.export"].with_user(self.salesman).browse(export.id).data  # noqa: B018
-        other_manager = new_test_user(
-            self.env,
-            login="erase_other_manager",
-            groups="base.group_user,customer_pulse.group_pulse_manager",
-        )
+        other_manager = self.make_user("erase_other_manager", "manager")
         with self.assertRaises(AccessError):
             self.env["pulse.profile.export"].with_user(other_manager).browse(export.id).data  # noqa: B018
         attachment = self.env["ir.attachment"].search(
@@ -495,28 +476,10 @@ class TestExportAndErase(PulseFactsCase):
         """Attack (of omission): after an erasure, copies of the profile lived on in earlier
         exports, unconfirmed survey answers with the customer's email, the chatter (decision
         notes, SMS texts), the SMS queue and the mailing contacts segments made."""
-        survey = self.env["survey.survey"].create(
-            {
-                "title": "Forget survey",
-                "access_mode": "public",
-                "question_and_page_ids": [
-                    Command.create(
-                        {
-                            "title": "Grade?",
-                            "question_type": "char_box",
-                            "pulse_attribute_id": self.grade.id,
-                        }
-                    )
-                ],
-            }
-        )
-        waiting = survey._create_answer(email="Forget@Me.example", check_attempts=False)
-        waiting._save_lines(survey.question_ids, "A")
-        waiting._mark_done()
+        survey = self.make_survey([("Grade?", "char_box", self.grade, None)], title="Forget survey")
+        waiting = self.answer(survey, {"Grade?": "A"}, email="Forget@Me.example")
         self.assertEqual(waiting.pulse_profile_state, "unmatched")
-        other_waiting = survey._create_answer(email="someone@else.example", check_attempts=False)
-        other_waiting._save_lines(survey.question_ids, "B")
-        other_waiting._mark_done()
+        other_waiting = self.answer(survey, {"Grade?": "B"}, email="someone@else.example")
         self.assertEqual(other_waiting.pulse_profile_state, "unmatched")
         # a manager's decision in the chatter
         for user, option, when in (
@@ -620,46 +583,25 @@ class TestExportAndErase(PulseFactsCase):
 
 
 @tagged("post_install", "-at_install")
-class TestConfirmMatchTour(HttpCase):
+class TestConfirmMatchTour(PulseHttpCase):
     def test_salesperson_confirms_match(self):
-        """A public answer with a customer's email waits; a salesperson confirms the customer
-        in the browser, and only then is it recorded (consent included)."""
-        env = self.env(context=dict(self.env.context, tracking_disable=True))
-        customer = env["res.partner"].create(
-            {"name": "Match Tour Co", "is_company": True, "email": "buyer@match.example"}
-        )
-        consent = env.ref("customer_pulse.attribute_profiling_consent")
-        survey = env["survey.survey"].create(
-            {
-                "title": "Match tour survey",
-                "access_mode": "public",
-                "question_and_page_ids": [
-                    Command.create(
-                        {
-                            "title": "May we keep what you tell us?",
-                            "question_type": "char_box",
-                            "pulse_attribute_id": consent.id,
-                        }
-                    )
-                ],
-            }
+        """A public answer with a customer's email waits; a marketer finds it under Profiling
+        and confirms the customer in the browser, and only then is it recorded (consent
+        included). (A salesperson's confirmation: TestPublicSurveyTrust.)"""
+        customer = self.make_customer("Match Tour Co", customer_rank=0, email="buyer@match.example")
+        consent = self.env.ref("customer_pulse.attribute_profiling_consent")
+        survey = self.make_survey(
+            [("May we keep what you tell us?", "char_box", consent, None)],
+            title="Match tour survey",
         )
         # every answer waiting in the database is the tour's
-        env["survey.user_input"].search([("pulse_profile_state", "=", "unmatched")]).unlink()
-        answer = survey._create_answer(email="buyer@match.example", check_attempts=False)
-        answer._save_lines(survey.question_ids, "yes")
-        answer._mark_done()
+        self.env["survey.user_input"].search([("pulse_profile_state", "=", "unmatched")]).unlink()
+        answer = self.answer(
+            survey, {"May we keep what you tell us?": "yes"}, email="buyer@match.example"
+        )
         self.assertEqual(answer.pulse_profile_state, "unmatched")
         self.assertFalse(customer.pulse_profiling_consent)
-        user = new_test_user(
-            env,
-            login="tour_match_sales",
-            password="tour_match_sales",
-            groups="base.group_user,customer_pulse.group_pulse_user",
-        )
-        self.start_tour(
-            "/odoo/pulse-unmatched-answers", "customer_pulse_confirm_match", login=user.login
-        )
+        self.start_tour("/odoo", "customer_pulse_confirm_match", login="pulse_marketer")
         self.assertEqual(answer.pulse_profile_state, "done")
-        self.assertEqual(answer.pulse_match_confirmed_by, user)
+        self.assertEqual(answer.pulse_match_confirmed_by, self.pulse_marketer)
         self.assertTrue(customer.pulse_profiling_consent)

@@ -6,7 +6,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged, users
+from odoo.tests import tagged, users
 
 from .common import PulseCase, PulseFactsCase
 
@@ -24,21 +24,9 @@ class ProfilingCase(PulseCase):
         cls.grade_a = ref("customer_pulse.option_grade_a")
         cls.grade_c = ref("customer_pulse.option_grade_c")
         cls.business = ref("customer_pulse.dimension_business")
-        cls.salesman = new_test_user(
-            cls.env,
-            login="prof_sales",
-            groups="base.group_user,customer_pulse.group_pulse_user",
-        )
-        cls.technician = new_test_user(
-            cls.env,
-            login="prof_after_sales",
-            groups="base.group_user,customer_pulse.group_pulse_user",
-        )
-        cls.accountant = new_test_user(
-            cls.env,
-            login="prof_finance",
-            groups="base.group_user,customer_pulse.group_pulse_accountant",
-        )
+        cls.salesman = cls.make_user("prof_sales", "user")
+        cls.technician = cls.make_user("prof_after_sales", "user")
+        cls.accountant = cls.make_user("prof_finance", "accountant")
         cls.sales.user_ids = [Command.link(cls.salesman.id)]
         cls.after_sales.user_ids = [Command.link(cls.technician.id)]
         cls.finance.user_ids = [Command.link(cls.accountant.id)]
@@ -65,47 +53,6 @@ class ProfilingCase(PulseCase):
                 ("is_effective", "=", True),
             ]
         )
-
-    def make_survey(self, questions, **vals):
-        """questions: list of (title, question_type, attribute, answers)."""
-        return self.env["survey.survey"].create(
-            {
-                "title": "Profile survey",
-                "access_mode": "public",
-                "users_login_required": False,
-                "questions_layout": "one_page",
-                **vals,
-                "question_and_page_ids": [
-                    Command.create(
-                        {
-                            "title": title,
-                            "question_type": qtype,
-                            "pulse_attribute_id": attribute.id if attribute else False,
-                            "suggested_answer_ids": [
-                                Command.create({"value": a}) for a in (answers or [])
-                            ],
-                        }
-                    )
-                    for title, qtype, attribute, answers in questions
-                ],
-            }
-        )
-
-    def answer(self, survey, answers, **create):
-        """answers: {question title: answer as _save_lines takes it}"""
-        user_input = survey._create_answer(check_attempts=False, **create)
-        for question in survey.question_ids:
-            if question.title in answers:
-                value = answers[question.title]
-                if question.question_type == "simple_choice":
-                    value = str(
-                        question.suggested_answer_ids.filtered(lambda a, v=value: a.value == v).id
-                    )
-                elif question.question_type == "multiple_choice":
-                    value = [str(a.id) for a in question.suggested_answer_ids if a.value in value]
-                user_input._save_lines(question, value)
-        user_input._mark_done()
-        return user_input
 
 
 @tagged("post_install", "-at_install")
@@ -151,7 +98,6 @@ class TestSurveyMapping(ProfilingCase):
             {"name": "Wishes", "dimension_id": dim.id, "value_type": "text"}
         )
         cls.survey = cls.make_survey(
-            cls,
             [
                 ("Your sector?", "simple_choice", None, ["Retail", "Health"]),
                 ("Which ranges?", "multiple_choice", None, ["Chairs", "Desks", "Lamps"]),
@@ -618,13 +564,7 @@ class TestProfilePrivacy(ProfilingCase):
 
     def test_private_value_kept_out_of_other_company(self):
         other = self.env["res.company"].create({"name": "Pulse Other Co"})
-        user = new_test_user(
-            self.env,
-            login="other_co_sales",
-            company_id=other.id,
-            company_ids=[other.id],
-            groups="base.group_user,customer_pulse.group_pulse_user",
-        )
+        user = self.make_user("other_co_sales", "user", companies=other)
         self.finance.user_ids = [Command.link(user.id)]
         seen = (
             self.env["pulse.attribute.value"]
@@ -673,7 +613,6 @@ class TestConsentAndErasure(ProfilingCase):
         cls.founding = ref("customer_pulse.attribute_founding_date")
         cls.consent = ref("customer_pulse.attribute_profiling_consent")
         cls.survey = cls.make_survey(
-            cls,
             [
                 ("May we keep what you tell us?", "char_box", cls.consent, None),
                 ("When was your company founded?", "date", cls.founding, None),
@@ -828,7 +767,7 @@ class TestPurchaseAttributes(PulseFactsCase):
         )
 
     def refresh(self):
-        self.Stats._refresh_all(derived=False)
+        self.Facts._refresh_all(derived=False)
         return self.env["pulse.attribute.value"]._refresh_purchase_attributes()
 
     def test_habits_from_history(self):
@@ -883,7 +822,7 @@ class TestPurchaseAttributes(PulseFactsCase):
         self.make_invoice(self.make_order(unpaid, date(2026, 3, 2)), date(2026, 3, 2))
         with freeze_time("2026-06-01"):
             # the nightly facts refresh leaves profiles to their own cron
-            self.Stats._refresh_all(profile=False)
+            self.Facts._refresh_all(profile=False)
             self.assertFalse(self.value(prompt, "payment_behaviour"))
             self.env.ref("customer_pulse.ir_cron_pulse_purchase_attributes").method_direct_trigger()
         self.assertEqual(self.value(prompt, "payment_behaviour").option_id.key, "on_time")

@@ -48,14 +48,14 @@ class TestRefreshAnalyze(PulseFactsCase):
 
     def test_small_refresh_does_not_analyse(self):
         self.make_order(self.customer, "2026-06-01")
-        self.Stats._refresh_all(derived=False)
+        self.Facts._refresh_all(derived=False)
         segment = self.env["pulse.segment"].create(
             {"name": "Buyers", "domain": "[('pulse_order_count', '>', 0)]"}
         )
         before = self.last_analyzed()
         self.assertEqual(segment._refresh_members()[segment], (1, 0))
         self.make_order(self.customer, "2026-06-02")
-        self.assertEqual(self.Stats._refresh_queue(), 1)
+        self.assertEqual(self.Facts._refresh_queue(), 1)
         self.assertEqual(self.analysed_since(before), set())
 
     def test_full_refresh_analyses_what_it_wrote(self):
@@ -79,7 +79,7 @@ class TestRefreshAnalyze(PulseFactsCase):
             order.action_confirm()
         with patch(f"{ANALYZE}.ANALYZE_MIN_ROWS", 1), patch(f"{ANALYZE}.ANALYZE_MIN_SHARE", 0):
             before = self.last_analyzed()
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             self.assertEqual(
                 self.analysed_since(before), {"pulse_partner_stats", "pulse_category_affinity"}
             )

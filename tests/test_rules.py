@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
-from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -48,6 +47,7 @@ class TestRules(PulseFactsCase):
         super().setUpClass()
         cls.Rule = cls.env["pulse.rule"]
         cls.Run = cls.env["pulse.step.run"]
+        cls.Engine = cls.env["pulse.rule.engine"]
         cls.seller = cls.pulse_marketer
         cls.template = cls.env.ref("customer_pulse.mail_template_winback")
         cls.call = cls.env.ref("mail.mail_activity_data_call")
@@ -59,23 +59,8 @@ class TestRules(PulseFactsCase):
         )
         cls.env["ir.config_parameter"].set_param("customer_pulse.cap_touches", 0)
 
-    def make_rule(self, **vals):
-        steps = vals.pop("steps", None) or [
-            {"name": "Win-back email", "action": "email", "mail_template_id": self.template.id}
-        ]
-        rule = self.Rule.create(
-            {
-                "name": "Test rule",
-                "trigger": "no_purchase",
-                "trigger_days": 365,
-                **vals,
-                "step_ids": [Command.create(s) for s in steps],
-            }
-        )
-        return rule
-
     def engine(self):
-        return self.Run._cron_run_engine()
+        return self.Engine._cron_run_engine()
 
     def partner_template(self, name, body, subject="Hello"):
         return self.env["mail.template"].create(
@@ -109,7 +94,7 @@ class TestRules(PulseFactsCase):
         with freeze_time(day):
             for partner in partners or (self.lapsed,):
                 self.make_order(partner, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rules.action_start()
             self.engine()
 
@@ -121,7 +106,7 @@ class TestRules(PulseFactsCase):
         with freeze_time("2026-01-10 09:00:00"):
             self.make_order(self.lapsed, "2024-06-01")
             self.make_order(self.active_buyer, "2025-12-20")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule = self.make_rule(
                 steps=[
                     {"name": "Email", "action": "email", "mail_template_id": self.template.id},
@@ -180,7 +165,7 @@ class TestRules(PulseFactsCase):
     def test_exit_on_purchase_cancels_the_rest(self):
         with freeze_time("2026-01-10 09:00:00"):
             self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule = self.make_rule(
                 steps=[
                     {
@@ -201,6 +186,38 @@ class TestRules(PulseFactsCase):
             self.assertEqual(self.runs(rule).state, "cancelled")
             self.assertEqual(self.runs(rule).reason, "bought since entering")
 
+    def test_order_in_the_second_of_entering_converts(self):
+        """An order confirmed in the very second the customer entered counts as bought
+        since entering; the order that made them enter (trigger 'Order confirmed') does
+        not."""
+        later_call = [
+            {
+                "name": "Later call",
+                "action": "activity",
+                "delay": 7,
+                "activity_type_id": self.call.id,
+            }
+        ]
+        rule = self.make_rule(steps=later_call)
+        on_order = self.make_rule(name="On order", trigger="order_confirmed", steps=later_call)
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Facts._refresh_all()
+            (rule | on_order).action_start()
+            self.engine()
+            enrolment = rule.enrolment_ids
+            self.assertEqual(enrolment.state, "running")
+            order = self.make_order(self.lapsed, "2026-01-10")
+            order.date_order = enrolment.date_enrolled  # the same second
+            self.engine()
+        self.assertEqual(enrolment.state, "converted")
+        self.assertEqual(self.runs(rule).state, "cancelled")
+        self.assertEqual(self.runs(rule).reason, "bought since entering")
+        entered = on_order.enrolment_ids
+        self.assertEqual(entered.trigger_key, f"order,{order.id}")
+        self.assertEqual(entered.date_enrolled, order.date_order)
+        self.assertEqual(entered.state, "running", "the order it entered by is not one")
+
     # ------------------------------------------------------------- re-entry
     def test_reentry_cycles_and_once(self):
         cooldown = self.make_rule(reentry="cooldown", cooldown_days=30, name="Again")
@@ -211,10 +228,10 @@ class TestRules(PulseFactsCase):
         self.assertEqual(len(cooldown.enrolment_ids), 1, "never twice for one lapse")
         with freeze_time("2026-02-01 09:00:00"):
             self.make_order(self.lapsed, "2026-02-01")  # won back
-            self.Stats._refresh_queue()
+            self.Facts._refresh_queue()
             self.engine()
         with freeze_time("2027-03-01 09:00:00"):
-            self.Stats._refresh_all()  # lapsed again: a new episode
+            self.Facts._refresh_all()  # lapsed again: a new episode
             self.engine()
             cycles = cooldown.enrolment_ids.sorted("cycle")
             self.assertEqual(cycles.mapped("cycle"), [1, 2])
@@ -226,9 +243,9 @@ class TestRules(PulseFactsCase):
         self.lapse_and_run(rule)
         with freeze_time("2026-02-01 09:00:00"):
             self.make_order(self.lapsed, "2026-02-01")
-            self.Stats._refresh_queue()
+            self.Facts._refresh_queue()
         with freeze_time("2027-03-01 09:00:00"):
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             self.engine()
             self.assertEqual(len(rule.enrolment_ids), 1, "within the cooldown")
 
@@ -290,7 +307,7 @@ class TestRules(PulseFactsCase):
             answer._mark_done()  # a survey completed wakes the engine
             self.assertGreater(Trigger.search_count([("cron_id", "=", cron.id)]), before)
             self.customer.write({"x_pulse_anniversary": "2020-06-12"})  # three days ago
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             self.engine()
             who = {t: r.enrolment_ids.partner_id for t, r in rules.items()}
             self.assertEqual(who["segment_enter"], self.lapsed)
@@ -333,7 +350,7 @@ class TestRules(PulseFactsCase):
             for partner in (self.lapsed, nomail, debtor):
                 order = self.make_order(partner, "2024-06-01")
             self.make_invoice(order, "2024-06-01")  # the debtor's, long overdue
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule.action_start()
             self.engine()
             self.assertEqual(len(rule.enrolment_ids), 3)
@@ -369,9 +386,9 @@ class TestRules(PulseFactsCase):
         with freeze_time("2026-01-10 09:00:00"):
             self.make_order(self.lapsed, "2024-06-01")
             self.make_order(self.active_buyer, "2024-07-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule.action_start()
-            self.Run._enrol_all()
+            self.Engine._enrol_all()
             first = self.Run._claim(1)
             second = self.Run._claim(10)
             self.assertEqual(len(first), 1)
@@ -426,7 +443,7 @@ class TestRules(PulseFactsCase):
         with freeze_time("2026-01-10 09:00:00"):
             for partner in customers | untitled:
                 self.make_order(partner, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             (fine | picky_rule).action_start()
             self.engine()
         fine_runs = self.runs(fine)
@@ -460,7 +477,7 @@ class TestRules(PulseFactsCase):
     def test_preview(self):
         with freeze_time("2026-01-10 09:00:00"):
             self.make_order(self.lapsed, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule = self.make_rule()
             action = rule.action_preview()
             preview = self.env["pulse.rule.preview"].browse(action["res_id"])
@@ -533,7 +550,7 @@ class TestRules(PulseFactsCase):
         with freeze_time("2026-01-10 09:00:00"):
             self.make_order(self.lapsed, "2024-06-01")
             self.make_order(wrong, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             rule.action_start()
             self.engine()
         states = {r.partner_id: (r.state, r.reason) for r in self.runs(rule)}
@@ -550,21 +567,21 @@ class TestRules(PulseFactsCase):
     def test_slow_webhook_times_out_and_is_retried(self):
         # Odoo's test harness raises any HTTP timeout below 10 s to 10 s: the receiver
         # answers after the engine's own 10 s timeout
-        server = self.start_receiver(delay=pulse_step_run.WEBHOOK_TIMEOUT + 1)
+        server = self.start_receiver(delay=pulse_step_run.CALL_TIMEOUT + 1)
         url = f"http://127.0.0.1:{server.server_port}/slow"
         rule = self.make_rule(
             steps=[{"name": "Hook", "action": "webhook", "webhook_url": url}], **LOCAL_TEST
         )
         # real time here: a frozen clock would freeze the client's timeout too
         self.make_order(self.lapsed, date.today() - timedelta(days=800))
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         rule.action_start()
         self.engine()
         run = self.runs(rule)
         self.assertEqual(run.state, "scheduled", "a timeout is retried later")
         self.assertIn("unreachable", run.error)
         self.assertIn("timed out", run.error)
-        self.assertGreaterEqual(run.duration_ms, pulse_step_run.WEBHOOK_TIMEOUT * 1000)
+        self.assertGreaterEqual(run.duration_ms, pulse_step_run.CALL_TIMEOUT * 1000)
 
     def test_links_are_tracked_and_templates_in_use_kept(self):
         linked = self.partner_template(

@@ -72,7 +72,7 @@ class TestSegmentInsights(PulseFactsCase):
         self.buy(b1, "2026-01-06", beans | grinders)
         self.buy(b2, "2026-01-07", beans | grinders | cups)
         self.buy(b3, "2026-01-08", beans)  # only beans: grinders go with beans
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         Affinity = self.env["pulse.category.affinity"]
         pair = Affinity.search(
             [("categ_id", "=", self.categs[0].id), ("other_categ_id", "=", self.categs[1].id)]
@@ -101,7 +101,7 @@ class TestSegmentInsights(PulseFactsCase):
         )
         # b3 buys a grinder: the incremental refresh updates their recommendation at once
         self.buy(b3, "2026-02-01", grinders)
-        self.Stats._refresh_queue()
+        self.Facts._refresh_queue()
         b3.invalidate_recordset()
         self.assertFalse(b3.pulse_recommended_categ_ids)
         self.assertIn(self.categs[1], b3.pulse_category_ids)
@@ -111,7 +111,7 @@ class TestSegmentInsights(PulseFactsCase):
         today = date.today()
         self.buy(self.people[0], today - timedelta(days=100), beans)
         self.buy(self.people[1], today - timedelta(days=400), beans)
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         template = self.env.ref("customer_pulse.segment_category_template")
         mine = template.copy({"name": "Bought beans in the last year"})
         self.assertFalse(mine.is_builtin, "a copy is the user's own")
@@ -133,7 +133,7 @@ class TestSegmentInsights(PulseFactsCase):
             self.make_order(b, today - timedelta(days=days))
         order = self.make_order(c, today - timedelta(days=100), price=200.0)  # one order
         self.make_invoice(order, today - timedelta(days=100))
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         segment = self.Segment.create(
             {
                 "name": "Hand-built",
@@ -189,13 +189,13 @@ class TestSegmentInsights(PulseFactsCase):
             for d in days:
                 self.make_order(partner, today - timedelta(days=d))
         with freeze_time(today - timedelta(days=30)):
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             then = {s.partner_id: s.rfm_segment for s in self.Stats.search([])}
         for partner, days in zip(self.people, later, strict=True):
             for d in days:
                 self.make_order(partner, today - timedelta(days=d))
         with freeze_time(today):
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             now = {s.partner_id: s for s in self.Stats.search([])}
         for partner in self.people:
             self.assertEqual(now[partner].rfm_segment_previous or False, then.get(partner, False))
@@ -357,7 +357,7 @@ class TestSegmentInsights(PulseFactsCase):
     def test_reports_access_and_companies(self):
         self.buy(self.people[0], "2026-01-05", self.items[:2])
         self.buy(self.people[1], "2026-01-05", self.items[:2])
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         for model in ("pulse.category.affinity", "pulse.segment.kpi", "pulse.segment.size"):
             self.env[model].with_user(self.pulse_user).search([])
             with self.assertRaises(AccessError):

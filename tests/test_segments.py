@@ -2,7 +2,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import PulseFactsCase
 
@@ -42,17 +42,17 @@ class TestSegments(PulseFactsCase):
         )
         with freeze_time("2026-01-10"):
             self.make_order(self.solo, "2024-06-01")
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             segment._refresh_members()
             self.assertEqual(self.members(segment), self.solo)
         with freeze_time("2026-02-01"):
             self.make_order(self.solo, "2026-02-01")  # won back
-            self.Stats._refresh_queue()
+            self.Facts._refresh_queue()
             entered, left = segment._refresh_members()[segment]
             self.assertEqual((entered, left), (0, 1))
             self.assertFalse(self.members(segment))
         with freeze_time("2027-03-01"):
-            self.Stats._refresh_all()  # a year without orders again
+            self.Facts._refresh_all()  # a year without orders again
             self.assertEqual(segment._refresh_members()[segment], (1, 0))
             self.assertEqual(segment._refresh_members()[segment], (0, 0))  # idempotent
         stays = segment.member_ids.sorted("date_entered")
@@ -70,7 +70,7 @@ class TestSegments(PulseFactsCase):
         self.make_order(self.acme_buyer, "2026-01-10")
         self.make_order(self.acme_buyer, "2026-02-10")
         self.make_order(self.solo, "2025-01-10")
-        self.Stats._refresh_all()
+        self.Facts._refresh_all()
         domains = [
             [("pulse_order_count", ">=", 2)],
             [("pulse_category_ids", "in", self.product.categ_id.ids)],
@@ -135,7 +135,7 @@ class TestSegments(PulseFactsCase):
         lapsed = self.env.ref("customer_pulse.segment_lapsed")
         with freeze_time("2026-06-15"):
             self.make_order(self.solo, "2025-12-01")  # 196 days ago
-            self.Stats._refresh_all()
+            self.Facts._refresh_all()
             lapsed._refresh_members()
             self.assertNotIn(self.solo, self.members(lapsed))
             self.env["ir.config_parameter"].set_param("customer_pulse.lapsed_days", 180)
@@ -166,13 +166,7 @@ class TestSegments(PulseFactsCase):
             self.Segment.with_user(self.portal_user).search([])
         company_b = self.env["res.company"].create({"name": "Segments B"})
         # a segment runs with its responsible's companies: B's is someone of company B
-        b_marketer = new_test_user(
-            self.env,
-            login="b_marketer",
-            groups="base.group_user,customer_pulse.group_pulse_marketer",
-            company_id=company_b.id,
-            company_ids=[Command.set(company_b.ids)],
-        )
+        b_marketer = self.make_user("b_marketer", "marketer", companies=company_b)
         with self.assertRaises(ValidationError):
             self.Segment.create({"name": "B only", "company_id": company_b.id})
         other = self.Segment.create(

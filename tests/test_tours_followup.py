@@ -1,48 +1,31 @@
 from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import Command, fields
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import PulseHttpCase
 
 
 @tagged("post_install", "-at_install")
-class TestToursFollowup(HttpCase):
+class TestToursFollowup(PulseHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.accountant = new_test_user(
-            cls.env,
-            login="tour_followup_accountant",
-            password="tour_followup_accountant",
-            groups="base.group_user,customer_pulse.group_pulse_accountant",
-        )
-        cls.company = cls.env.company
+        cls.accountant = cls.pulse_accountant
         today = fields.Date.context_today(cls.accountant)
-        cls.promising, cls.reminded = cls.env["res.partner"].create(
-            [
-                {
-                    "name": name,
-                    "is_company": True,
-                    "customer_rank": 1,
-                    "email": f"accounts@{name.lower().replace(' ', '')}.example",
-                }
-                for name in ("Tour Promise Co", "Tour Reminder Co")
-            ]
+        cls.promising, cls.reminded = (
+            cls.make_customer(name, email=f"accounts@{name.lower().replace(' ', '')}.example")
+            for name in ("Tour Promise Co", "Tour Reminder Co")
         )
         for partner in (cls.promising, cls.reminded):
             # 300 overdue for 30 days: the first reminder is due
-            invoice = cls.env["account.move"].create(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": partner.id,
-                    "invoice_date": today - timedelta(days=60),
-                    "invoice_date_due": today - timedelta(days=30),
-                    "invoice_line_ids": [
-                        Command.create({"name": "Consulting", "price_unit": 300, "tax_ids": []})
-                    ],
-                }
+            cls.make_move(
+                partner,
+                today - timedelta(days=60),
+                300,
+                due=today - timedelta(days=30),
             )
-            invoice.action_post()
         # the rows of the follow-up list, as the daily run leaves them before sending
         cls.env["pulse.followup.level"]._ensure_company_levels()
         cls.env["pulse.followup"]._refresh()
@@ -60,7 +43,7 @@ class TestToursFollowup(HttpCase):
             return content, kind
 
         with patch.object(Report, "_render_qweb_pdf", render):
-            self.start_tour("/odoo", "customer_pulse_followup", login="tour_followup_accountant")
+            self.start_tour("/odoo", "customer_pulse_followup", login="pulse_accountant")
 
         Followup = self.env["pulse.followup"]
         promising = Followup.search([("partner_id", "=", self.promising.id)])

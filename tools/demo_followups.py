@@ -22,6 +22,8 @@ from freezegun import freeze_time
 
 from odoo import Command, fields
 
+from .params import param_key
+
 _logger = logging.getLogger(__name__)
 
 
@@ -246,7 +248,7 @@ class DemoFollowups:
                     # today's reminders are the accountant's (Send now) or tomorrow run's: the
                     # cron, woken by the replay, must not send them as soon as the demo starts
                     self.env["ir.config_parameter"].set_param(
-                        "customer_pulse.followup_run_date", fields.Date.to_string(day)
+                        param_key("followup_run_date"), fields.Date.to_string(day)
                     )
                     break
                 Followup._run()

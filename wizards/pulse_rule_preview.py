@@ -51,20 +51,7 @@ class PulseRulePreview(models.TransientModel):
                 Markup("<h5>%s <small class='text-muted'>— %s</small></h5>")
                 % (step.name, step.summary)
             )
-            if step.action == "email" and step.mail_template_id and partner:
-                template = step.mail_template_id
-                subject = template._render_field("subject", partner.ids)[partner.id]
-                body = template._render_field("body_html", partner.ids)[partner.id]
-                parts.append(
-                    Markup("<p><b>%s</b></p><div class='border p-2'>%s</div>")
-                    % (subject, Markup(body))  # the template's own rendered HTML
-                )
-            elif step.action == "sms" and step.sms_template_id and partner:
-                body = step.sms_template_id._render_field("body", partner.ids)[partner.id]
-                parts.append(Markup("<pre>%s</pre>") % body)
-            elif step.action == "activity":
-                parts.append(
-                    Markup("<p>%s: %s</p>")
-                    % (step.activity_type_id.name or "", step.activity_summary or "")
-                )
+            sample = step._action_model()._preview(step, partner)
+            if sample:
+                parts.append(sample)
         return Markup("").join(escape(p) for p in parts)

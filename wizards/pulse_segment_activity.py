@@ -3,6 +3,8 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+DUE_IN_DAYS = 3  # the activities' due date, by default
+
 
 class PulseSegmentActivity(models.TransientModel):
     """Schedule one activity per member of a segment, assigned to the member's salesperson
@@ -23,7 +25,9 @@ class PulseSegmentActivity(models.TransientModel):
     summary = fields.Char()
     note = fields.Html()
     date_deadline = fields.Date(
-        "Due date", required=True, default=lambda self: fields.Date.today() + relativedelta(days=3)
+        "Due date",
+        required=True,
+        default=lambda self: fields.Date.today() + relativedelta(days=DUE_IN_DAYS),
     )
     fallback_user_id = fields.Many2one(
         "res.users",
@@ -64,8 +68,14 @@ class PulseSegmentActivity(models.TransientModel):
             )
             partners = partners.filtered(lambda p: p.id not in busy)
         model_id = self.env["ir.model"]._get_id("res.partner")
-        missing = partners.filtered(lambda p: not p.user_id)
-        if missing and not self.fallback_user_id:
+        assignee = {
+            partner: self.env["pulse.action.activity"]._assignee(
+                partner, "salesperson", (self.fallback_user_id,)
+            )
+            for partner in partners
+        }
+        missing = [partner for partner, user in assignee.items() if not user]
+        if missing:
             raise UserError(
                 self.env._(
                     "%(count)s members have no salesperson: choose who gets their activity.",
@@ -81,7 +91,7 @@ class PulseSegmentActivity(models.TransientModel):
                     "summary": self.summary,
                     "note": self.note,
                     "date_deadline": self.date_deadline,
-                    "user_id": (partner.user_id or self.fallback_user_id).id,
+                    "user_id": assignee[partner].id,
                 }
                 for partner in partners
             ]

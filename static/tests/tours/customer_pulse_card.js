@@ -7,12 +7,7 @@ import { stepUtils } from "@web_tour/tour_service/tour_utils";
 registry.category("web_tour.tours").add("customer_pulse_card", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open the Customer Pulse app",
-            trigger: ".o_app[data-menu-xmlid='customer_pulse.menu_root']",
-            run: "click",
-        },
+        ...stepUtils.goToAppSteps("customer_pulse.menu_root", "Open the Customer Pulse app"),
         {
             content: "Open the contacts",
             trigger: ".o_main_navbar [data-menu-xmlid='customer_pulse.menu_contacts']",

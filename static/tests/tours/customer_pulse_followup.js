@@ -13,12 +13,7 @@ let realDownload;
 registry.category("web_tour.tours").add("customer_pulse_followup", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open the Customer Pulse app",
-            trigger: ".o_app[data-menu-xmlid='customer_pulse.menu_root']",
-            run: "click",
-        },
+        ...stepUtils.goToAppSteps("customer_pulse.menu_root", "Open the Customer Pulse app"),
         {
             content: "Open the Follow-ups menu",
             trigger: ".o_main_navbar [data-menu-xmlid='customer_pulse.menu_followups']",

@@ -7,12 +7,7 @@ import { stepUtils } from "@web_tour/tour_service/tour_utils";
 registry.category("web_tour.tours").add("customer_pulse_open_app", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open the Customer Pulse app",
-            trigger: ".o_app[data-menu-xmlid='customer_pulse.menu_root']",
-            run: "click",
-        },
+        ...stepUtils.goToAppSteps("customer_pulse.menu_root", "Open the Customer Pulse app"),
         {
             content: "The customer list opens",
             trigger: ".o_breadcrumb:contains('Customers')",

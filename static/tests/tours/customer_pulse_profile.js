@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_service/tour_utils";
 
 // A customer answers the "How was your first order?" survey in the browser.
 registry.category("web_tour.tours").add("customer_pulse_survey_answer", {
@@ -34,7 +35,19 @@ registry.category("web_tour.tours").add("customer_pulse_survey_answer", {
 
 // A salesperson opens the customer's profile and the history behind a value.
 registry.category("web_tour.tours").add("customer_pulse_profile", {
+    url: "/odoo",
     steps: () => [
+        ...stepUtils.goToAppSteps("customer_pulse.menu_root", "Open the Customer Pulse app"),
+        {
+            content: "Open the contacts",
+            trigger: ".o_main_navbar [data-menu-xmlid='customer_pulse.menu_contacts']",
+            run: "click",
+        },
+        {
+            content: "Open the customer who answered",
+            trigger: ".o_list_view .o_data_row td:contains('Survey Tour Co')",
+            run: "click",
+        },
         {
             content: "Open the profile tab",
             trigger: ".o_notebook .nav-link:contains('Profile')",

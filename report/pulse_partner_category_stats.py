@@ -1,5 +1,9 @@
 from odoo import fields, models, tools
-from odoo.tools import sql
+from odoo.tools import SQL
+
+# A row's id is its facts row's id times this plus its rank: room for as many categories per
+# customer.
+ROW_ID_STRIDE = 10000
 
 
 class PulsePartnerCategoryStats(models.Model):
@@ -26,17 +30,21 @@ class PulsePartnerCategoryStats(models.Model):
     quantity = fields.Float(readonly=True, digits="Product Unit of Measure")
     amount = fields.Monetary("Amount (untaxed)", readonly=True)
 
-    def init(self):
-        # earlier versions kept these facts in a table of this name
-        if sql.table_kind(self.env.cr, self._table) == sql.TableKind.Regular:
-            self.env.cr.execute(sql.SQL("DROP TABLE %s CASCADE", sql.SQL.identifier(self._table)))
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
+    def _select(self):
+        return SQL(
             """
-            CREATE OR REPLACE VIEW pulse_partner_category_stats AS
-            SELECT s.id::bigint * 10000 + c.rank AS id, s.id AS stats_id, s.partner_id,
+            SELECT s.id::bigint * %(stride)s + c.rank AS id, s.id AS stats_id, s.partner_id,
                    s.company_id, c.categ_id, c.rank::integer AS rank, c.first_date,
                    c.last_date, c.order_count, c.quantity, c.amount
+            """,
+            stride=ROW_ID_STRIDE,
+        )
+
+    def _from(self):
+        # the parallel arrays of the facts row (pulse_partner_stats.EXTRA_COLUMNS), biggest
+        # category first: its position is its rank
+        return SQL(
+            """
               FROM pulse_partner_stats s,
                    UNNEST(s.categ_ids, s.categ_first_dates, s.categ_last_dates,
                           s.categ_order_counts, s.categ_quantities, s.categ_amounts)
@@ -44,4 +52,17 @@ class PulsePartnerCategoryStats(models.Model):
                        AS c(categ_id, first_date, last_date, order_count, quantity, amount,
                             rank)
             """
+        )
+
+    def _query(self):
+        return SQL("%s %s", self._select(), self._from())
+
+    def init(self):
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(
+            SQL(
+                "CREATE OR REPLACE VIEW %s AS (%s)",
+                SQL.identifier(self._table),
+                self._query(),
+            )
         )

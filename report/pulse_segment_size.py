@@ -1,4 +1,5 @@
 from odoo import fields, models, tools
+from odoo.tools import SQL
 
 
 class PulseSegmentSize(models.Model):
@@ -20,11 +21,10 @@ class PulseSegmentSize(models.Model):
     entered = fields.Integer(readonly=True, help="Customers who entered that day.")
     left = fields.Integer(readonly=True, help="Customers who left that day.")
 
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
+    def _with(self):
+        # entries and exits per segment and day, and each segment's first day
+        return SQL(
             """
-            CREATE OR REPLACE VIEW pulse_segment_size AS
             WITH events AS (
                 SELECT segment_id, date_entered::date AS day, COUNT(*) AS entered, 0 AS left_
                   FROM pulse_segment_member GROUP BY 1, 2
@@ -39,15 +39,41 @@ class PulseSegmentSize(models.Model):
                   FROM per_day p JOIN pulse_segment s ON s.id = p.segment_id
                  GROUP BY 1, 2
             )
+            """
+        )
+
+    def _select(self):
+        return SQL(
+            """
             SELECT ROW_NUMBER() OVER (ORDER BY b.segment_id, d.day) AS id,
                    b.segment_id, b.company_id, d.day::date AS date,
                    SUM(COALESCE(p.entered, 0) - COALESCE(p.left_, 0))
                        OVER (PARTITION BY b.segment_id ORDER BY d.day)::integer AS member_count,
                    COALESCE(p.entered, 0)::integer AS entered,
                    COALESCE(p.left_, 0)::integer AS left
+            """
+        )
+
+    def _from(self):
+        # every day from the segment's first to today, with or without events
+        return SQL(
+            """
               FROM bounds b
              CROSS JOIN LATERAL GENERATE_SERIES(b.first_day, CURRENT_DATE, INTERVAL '1 day')
                    AS d(day)
               LEFT JOIN per_day p ON p.segment_id = b.segment_id AND p.day = d.day::date
             """
+        )
+
+    def _query(self):
+        return SQL("%s %s %s", self._with(), self._select(), self._from())
+
+    def init(self):
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(
+            SQL(
+                "CREATE OR REPLACE VIEW %s AS (%s)",
+                SQL.identifier(self._table),
+                self._query(),
+            )
         )

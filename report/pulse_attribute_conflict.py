@@ -28,44 +28,75 @@ class PulseAttributeConflict(models.Model):
         string="Current assessments",
     )
 
+    def _select(self):
+        return SQL(
+            """
+            SELECT MIN(v.id) AS id, v.partner_id, v.attribute_id, v.company_id,
+                   MIN(v.dimension_id) AS dimension_id,
+                   MIN(v.private_department_id) AS private_department_id,
+                   COUNT(DISTINCT v.department_id) AS department_count,
+                   COUNT(DISTINCT v.value_key) AS value_count,
+                   MAX(v.date) AS last_date,
+                   (SELECT e.value_display FROM pulse_attribute_value e
+                     WHERE e.partner_id = v.partner_id
+                       AND e.attribute_id = v.attribute_id
+                       AND e.company_id = v.company_id AND e.is_effective
+                     LIMIT 1) AS effective_display,
+                   STRING_AGG(COALESCE(d.name->>'en_US', '') || ': '
+                              || COALESCE(v.value_display, '') || ' ('
+                              || COALESCE(up.name || ', ', '')
+                              || TO_CHAR(v.date, 'YYYY-MM-DD') || ')', ' · '
+                              ORDER BY d.sequence, d.id) AS summary
+            """
+        )
+
+    def _from(self):
+        return SQL(
+            """
+              FROM pulse_attribute_value v
+              JOIN pulse_department d ON d.id = v.department_id
+              LEFT JOIN res_users u ON u.id = v.user_id
+              LEFT JOIN res_partner up ON up.id = u.partner_id
+            """
+        )
+
+    def _where(self):
+        return SQL("WHERE v.is_current")
+
+    def _group_by(self):
+        return SQL("GROUP BY v.partner_id, v.attribute_id, v.company_id")
+
+    def _having(self):
+        # departments disagree, and no manager's decision is in effect
+        return SQL(
+            """
+            HAVING COUNT(DISTINCT v.value_key) > 1
+               AND NOT EXISTS (
+                   SELECT 1 FROM pulse_attribute_value r
+                    WHERE r.partner_id = v.partner_id
+                      AND r.attribute_id = v.attribute_id
+                      AND r.company_id = v.company_id
+                      AND r.is_resolution AND r.is_effective)
+            """
+        )
+
+    def _query(self):
+        return SQL(
+            "%s %s %s %s %s",
+            self._select(),
+            self._from(),
+            self._where(),
+            self._group_by(),
+            self._having(),
+        )
+
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
         self.env.cr.execute(
             SQL(
-                """
-                CREATE VIEW %s AS (
-                    SELECT MIN(v.id) AS id, v.partner_id, v.attribute_id, v.company_id,
-                           MIN(v.dimension_id) AS dimension_id,
-                           MIN(v.private_department_id) AS private_department_id,
-                           COUNT(DISTINCT v.department_id) AS department_count,
-                           COUNT(DISTINCT v.value_key) AS value_count,
-                           MAX(v.date) AS last_date,
-                           (SELECT e.value_display FROM pulse_attribute_value e
-                             WHERE e.partner_id = v.partner_id
-                               AND e.attribute_id = v.attribute_id
-                               AND e.company_id = v.company_id AND e.is_effective
-                             LIMIT 1) AS effective_display,
-                           STRING_AGG(COALESCE(d.name->>'en_US', '') || ': '
-                                      || COALESCE(v.value_display, '') || ' ('
-                                      || COALESCE(up.name || ', ', '')
-                                      || TO_CHAR(v.date, 'YYYY-MM-DD') || ')', ' · '
-                                      ORDER BY d.sequence, d.id) AS summary
-                      FROM pulse_attribute_value v
-                      JOIN pulse_department d ON d.id = v.department_id
-                      LEFT JOIN res_users u ON u.id = v.user_id
-                      LEFT JOIN res_partner up ON up.id = u.partner_id
-                     WHERE v.is_current
-                     GROUP BY v.partner_id, v.attribute_id, v.company_id
-                    HAVING COUNT(DISTINCT v.value_key) > 1
-                       AND NOT EXISTS (
-                           SELECT 1 FROM pulse_attribute_value r
-                            WHERE r.partner_id = v.partner_id
-                              AND r.attribute_id = v.attribute_id
-                              AND r.company_id = v.company_id
-                              AND r.is_resolution AND r.is_effective)
-                )
-                """,
+                "CREATE OR REPLACE VIEW %s AS (%s)",
                 SQL.identifier(self._table),
+                self._query(),
             )
         )
 

@@ -1,11 +1,17 @@
 from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
+from ..tools.params import param_key, setting_default
+
 # Forecast horizon (days) of the segment dashboard.
 HORIZON = 90
 # A member whose last order is older than this many times their rhythm is not expected to
 # order again on their own (the forecast counts nothing for them).
 STOPPED_AFTER_RHYTHMS = 2
+# Orders per member are shown per this many days.
+DAYS_PER_YEAR = 365
+# The RFM window setting (tools/params.py), read by the view itself.
+WINDOW_SETTING = "rfm_window_days"
 
 
 class PulseSegmentKpi(models.Model):
@@ -63,19 +69,17 @@ class PulseSegmentKpi(models.Model):
         help="Forecast orders of each member times their average order value.",
     )
 
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                """
-            CREATE OR REPLACE VIEW pulse_segment_kpi AS
+    def _with(self):
+        # the RFM window, each current member's figures and forecast, each company's revenue
+        return SQL(
+            """
             WITH params AS (
                 -- anything but a positive whole number reads as the default (as everywhere
                 -- else, tools/params.py): a typo in the system parameters breaks no screen
                 SELECT COALESCE((SELECT CASE WHEN value ~ '^ *0*[1-9][0-9]{0,5} *$'
                                              THEN value::integer END
                                    FROM ir_config_parameter
-                                  WHERE key = 'customer_pulse.rfm_window_days'), 365)
+                                  WHERE key = %(window_key)s), %(window_default)s)
                        AS window_days
             ), per_member AS (
                 SELECT m.segment_id, seg.company_id,
@@ -102,6 +106,16 @@ class PulseSegmentKpi(models.Model):
                 SELECT company_id, SUM(rfm_window_amount) AS revenue
                   FROM pulse_partner_stats GROUP BY company_id
             )
+            """,
+            window_key=param_key(WINDOW_SETTING),
+            window_default=setting_default(WINDOW_SETTING),
+            horizon=HORIZON,
+            stopped=STOPPED_AFTER_RHYTHMS,
+        )
+
+    def _select(self):
+        return SQL(
+            """
             SELECT seg.id, seg.id AS segment_id, seg.company_id,
                    COUNT(pm.segment_id) AS member_count,
                    COALESCE(SUM(pm.revenue), 0) AS revenue,
@@ -109,21 +123,50 @@ class PulseSegmentKpi(models.Model):
                        AS revenue_share,
                    COALESCE(ROUND(SUM(pm.order_amount) / NULLIF(SUM(pm.order_count), 0), 2), 0)
                        AS avg_order_value,
-                   COALESCE(ROUND(SUM(pm.window_orders)::numeric * 365
+                   COALESCE(ROUND(SUM(pm.window_orders)::numeric * %(days_per_year)s
                                   / (SELECT window_days FROM params)
                                   / NULLIF(COUNT(pm.segment_id), 0), 2), 0)
                        AS orders_per_member_year,
                    COALESCE(ROUND(SUM(pm.forecast_orders), 1), 0) AS forecast_orders,
                    COALESCE(ROUND(SUM(pm.forecast_orders * pm.member_aov), 2), 0)
                        AS forecast_revenue
+            """,
+            days_per_year=DAYS_PER_YEAR,
+        )
+
+    def _from(self):
+        return SQL(
+            """
               FROM pulse_segment seg
               LEFT JOIN per_member pm ON pm.segment_id = seg.id
               LEFT JOIN company_revenue cr ON cr.company_id = seg.company_id
-             WHERE seg.active
-             GROUP BY seg.id, seg.company_id, cr.revenue
-            """,
-                horizon=HORIZON,
-                stopped=STOPPED_AFTER_RHYTHMS,
+            """
+        )
+
+    def _where(self):
+        # archived segments have no key figures
+        return SQL("WHERE seg.active")
+
+    def _group_by(self):
+        return SQL("GROUP BY seg.id, seg.company_id, cr.revenue")
+
+    def _query(self):
+        return SQL(
+            "%s %s %s %s %s",
+            self._with(),
+            self._select(),
+            self._from(),
+            self._where(),
+            self._group_by(),
+        )
+
+    def init(self):
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(
+            SQL(
+                "CREATE OR REPLACE VIEW %s AS (%s)",
+                SQL.identifier(self._table),
+                self._query(),
             )
         )
 

@@ -1,0 +1,53 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+# The quintile boundaries, as arrays (no field type holds one), by SQL type: what the full
+# refresh computes (pulse.facts.engine) and the incremental one scores against.
+THRESHOLD_COLUMNS = {
+    "recency": "date[]",  # of the last order date
+    "frequency": "integer[]",  # of the orders in the RFM window (customers with one or more)
+    "monetary": "numeric[]",  # of the amount invoiced in the window (customers with some)
+}
+
+
+class PulseRfmThreshold(models.Model):
+    """Each company's RFM quintile boundaries, written by the facts engine: recomputed by the
+    full refresh, read by the incremental one, so that a customer refreshed during the day is
+    scored against the same boundaries as the others. Internal: no screen reads it."""
+
+    _name = "pulse.rfm.threshold"
+    _description = "RFM quintile boundaries"
+    _rec_name = "company_id"
+    _log_access = False
+
+    company_id = fields.Many2one("res.company", required=True, readonly=True, ondelete="cascade")
+    computed_at = fields.Datetime(readonly=True, help="When the boundaries were computed.")
+
+    _sql_constraints = [
+        # the engine writes with ON CONFLICT (company_id)
+        ("company_uniq", "unique(company_id)", "One set of RFM boundaries per company."),
+    ]
+
+    def init(self):
+        """Add the boundary columns when missing (and only then: no lock on an update)."""
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "SELECT attname FROM pg_attribute"
+                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                self._table,
+            )
+        )
+        existing = {r[0] for r in cr.fetchall()}
+        missing = [column for column in THRESHOLD_COLUMNS if column not in existing]
+        if missing:
+            cr.execute(
+                SQL(
+                    "ALTER TABLE %s %s",
+                    SQL.identifier(self._table),
+                    SQL(", ").join(
+                        SQL("ADD COLUMN %s %s", SQL.identifier(c), SQL(THRESHOLD_COLUMNS[c]))
+                        for c in missing
+                    ),
+                )
+            )

@@ -1,0 +1,170 @@
+import logging
+import time
+
+from odoo import api, fields, models
+
+from ..tools.cron import batch_committer
+from .pulse_step_run import RunSkipped
+
+_logger = logging.getLogger(__name__)
+
+BATCH = 200  # runs claimed per transaction
+TIME_BUDGET = 50  # seconds a cron call works before handing over (Odoo kills a cron at 120 s)
+
+
+class PulseRuleEngine(models.AbstractModel):
+    """The rules' engine, run by its cron: enrol the customers the running rules let in,
+    then run the due steps in batches (claimed on pulse.step.run, checked against the
+    rules' policies on pulse.rule.policy, acted by their action family, pulse.action.*),
+    then the enrolments' upkeep. Documents that trigger rules wake it up."""
+
+    _name = "pulse.rule.engine"
+    _description = "Rule engine"
+
+    @api.model
+    def _cron_run_engine(self):
+        """Enrol, then run the due steps in batches within a time budget, checked between
+        runs too: progress reported to the scheduler, a hand-over to the next call when the
+        budget is spent.
+
+        The cron is the one place commits belong: a batch commits its effects together
+        with the runs it marks done, and an external call (webhook, SMS gateway) is made
+        only once its claim is committed, its outcome recorded and committed right after
+        (see pulse.step.run _call_external)."""
+        commit = batch_committer(self.env)
+        Run = self.env["pulse.step.run"]
+        deadline = time.monotonic() + TIME_BUDGET
+        Run._sweep_lost_calls()
+        self._enrol_all()
+        commit()
+        done = 0
+        while True:
+            processed = self._process_due(BATCH, deadline=deadline, commit=commit)
+            done += processed
+            commit()
+            if not processed:
+                break
+            if time.monotonic() > deadline:
+                self._wake_up()  # the budget is spent: the next call goes on
+                break
+        self.env["pulse.enrolment"]._sweep()
+        remaining = Run.search_count(
+            [("state", "=", "scheduled"), ("scheduled_at", "<=", fields.Datetime.now())]
+        )
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        return done
+
+    @api.model
+    def _enrol_all(self):
+        """Enrol for every running rule; a rule that fails is paused with its error, the
+        others go on."""
+        total = 0
+        for rule in self.env["pulse.rule"].search([("state", "=", "running")]):
+            try:
+                with self.env.cr.savepoint():
+                    total += rule._enrol()
+            except Exception as e:
+                _logger.warning("rule %s (%s) could not enrol: %s", rule.id, rule.name, e)
+                rule._pause_broken(str(e))
+        return total
+
+    @api.model
+    def _process_due(self, limit=BATCH, deadline=None, commit=None):
+        """Claim and run up to `limit` due runs. Returns how many were run.
+
+        Each run is first checked on its own against the policies (closed enrolment, exit,
+        condition, exclusions); the runs of a rule whose filters no longer evaluate wait,
+        and the rule is paused with the reason. The ready runs of one step then act
+        together where the action has a batch form (one template rendering for all the
+        emails, one INSERT of all the activities); if the batch fails, each run acts on its
+        own, so that one bad record fails only its own run. Past `deadline`
+        (time.monotonic()), the runs not acted yet are given back. External calls come
+        last, each exactly once (see pulse.step.run _call_external); `commit` ends a
+        transaction (the engine's cron commits, a plain call only flushes)."""
+        commit = commit or self.env.flush_all
+        runs = self.env["pulse.step.run"]._claim(limit)
+        facts = self.env["pulse.rule.policy"]._due_facts(runs)
+        waiting = runs.filtered(lambda r: r.rule_id in facts["broken"])
+        for rule, error in facts["broken"].items():
+            rule._pause_broken(error)
+        waiting._release()
+        runs -= waiting
+        ready = self._check_due(runs, facts)
+        external = ready.filtered(lambda r: r._is_external())
+        left = self._act_by_step(ready - external, deadline)
+        if left:
+            left._release()
+            self._wake_up()
+        commit()  # the batch's effects, and the claims of its external calls
+        external._call_external(commit, deadline)
+        return len(runs) - len(left)
+
+    @api.model
+    def _check_due(self, runs, facts):
+        """The runs that may act now, each checked against the policies; the others get
+        their final state (a skipped run's next steps are scheduled, all at once). The
+        checks only write final states in the cache: no savepoint per run, so that a batch
+        costs the same queries for 5 runs as for 200."""
+        Policy = self.env["pulse.rule.policy"]
+        ready = skipped = runs.browse()
+        reserved = {}  # touches of this batch per customer, for the frequency cap
+        now = fields.Datetime.now()
+        for run in runs:
+            try:
+                if Policy._check_due(run, facts, reserved):
+                    ready |= run
+            except RunSkipped as skip:
+                run.write({"state": "skipped", "reason": str(skip), "executed_at": now})
+                skipped |= run
+            except Exception as e:
+                _logger.info("pulse step run %s failed its checks: %s", run.id, e)
+                run.write({"state": "failed", "error": str(e) or repr(e), "executed_at": now})
+        skipped._schedule_children()  # an unreachable customer still gets the next steps
+        return ready
+
+    @api.model
+    def _act_by_step(self, todo, deadline=None):
+        """Make these ready runs act, the runs of one step together where the action has a
+        batch form, else (or if the batch fails) one by one; past `deadline`, stop (at
+        least one run acts). Returns the runs that did not act."""
+        left = todo
+
+        def late():
+            return deadline is not None and left != todo and time.monotonic() > deadline
+
+        for step in todo.step_id:
+            group = left.filtered(lambda r, s=step: r.step_id == s)
+            if late():
+                break
+            produced = group._act_in_batch()
+            if produced is None:
+                for run in group:
+                    if late():
+                        break
+                    run._guarded(run._act)
+                    left -= run
+            else:
+                group._finish(produced)
+                left -= group
+        return left
+
+    # --------------------------------------------------------------- wake-ups
+    @api.model
+    def _wake_up(self, at=None):
+        """Ask the engine's cron to run at `at` (now by default): exact-time wake-ups,
+        the cron's own interval is only the safety net."""
+        cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger(at)  # sudo: crons are administrators' records
+
+    @api.model
+    def _wake_up_for(self, triggers, always_if_running=False):
+        """Wake the engine when a running rule has one of these triggers (or, with
+        always_if_running, any running rule: a purchase may end enrolments)."""
+        domain = [("state", "=", "running")]
+        if not always_if_running:
+            domain.append(("trigger", "in", list(triggers)))
+        # sudo: any user's order, invoice or survey answer may wake the engine; rules
+        # are only counted
+        if self.env["pulse.rule"].sudo().search_count(domain, limit=1):
+            self._wake_up()
