@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from ..tools.schema import create_missing_indexes
+
 SOURCES = [
     ("survey", "Survey"),
     ("manual", "Manual"),
@@ -159,15 +161,14 @@ class PulseAttributeValue(models.Model):
     effective_reason = fields.Char("Why this value", compute="_compute_effective_reason")
 
     def init(self):
-        self.env.cr.execute(
-            """
-            CREATE INDEX IF NOT EXISTS pulse_attribute_value_key_idx
-                ON pulse_attribute_value (partner_id, attribute_id, company_id);
-            -- indexes of earlier versions that cost every write and served no search
-            DROP INDEX IF EXISTS pulse_attribute_value__is_effective_index,
-                                 pulse_attribute_value__partner_id_index,
-                                 pulse_attribute_value__company_id_index
-            """
+        # the effective value per customer and attribute; indexes of earlier versions are
+        # dropped by migrations/18.0.1.1.0/pre-40-profiles.py
+        create_missing_indexes(
+            self.env.cr,
+            {
+                "pulse_attribute_value_key_idx": "ON pulse_attribute_value"
+                " (partner_id, attribute_id, company_id)"
+            },
         )
 
     # ------------------------------------------------------------------ computes

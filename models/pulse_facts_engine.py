@@ -9,6 +9,8 @@ from odoo.tools import SQL
 from ..tools.analyze import analyze_if_large
 from ..tools.cron import batch_committer
 from ..tools.params import setting
+from ..tools.schema import create_missing_indexes
+from .pulse_stats_queue import QUEUE_SOURCE_FIELDS
 
 _logger = logging.getLogger(__name__)
 
@@ -65,40 +67,26 @@ REFRESH_LOCK = 0x70756C7365  # advisory lock key ("pulse")
 # Customers claimed from the queue by one incremental refresh.
 QUEUE_BATCH = 20000
 
-# What the refresh reads from the ERP, by model: flushed before it reads (the writes of
-# orders, invoices and partners fire the queue triggers as they are flushed).
+# What the refresh reads from the ERP, by model: flushed before it reads. The fields whose
+# writes fire the queue triggers (pulse.stats.queue), and what else the facts query reads.
 SOURCE_FIELDS = {
-    "res.partner": ["commercial_partner_id", "parent_id", "active"],
-    "sale.order": [
-        "state",
-        "partner_id",
-        "date_order",
-        "amount_untaxed",
-        "company_id",
-        "currency_rate",
-    ],
-    "sale.order.line": ["order_id", "product_id", "product_uom_qty", "price_subtotal"],
-    "product.product": ["product_tmpl_id"],
-    "product.template": ["categ_id"],
-    "account.move": [
-        "state",
-        "move_type",
-        "commercial_partner_id",
-        "company_id",
-        "invoice_date",
-        "invoice_date_due",
-        "amount_untaxed_signed",
-        "amount_residual_signed",
-        "payment_state",
-    ],
-    "account.payment": [
-        "partner_id",
-        "company_id",
-        "date",
-        "state",
-        "partner_type",
-        "payment_type",
-    ],
+    model: sorted({*QUEUE_SOURCE_FIELDS.get(model, ()), *extra})
+    for model, extra in {
+        "res.partner": (),
+        "sale.order": (),
+        "sale.order.line": ("order_id", "product_id", "product_uom_qty", "price_subtotal"),
+        "product.product": ("product_tmpl_id",),
+        "product.template": ("categ_id",),
+        "account.move": ("move_type",),
+        "account.payment": (
+            "partner_id",
+            "company_id",
+            "date",
+            "state",
+            "partner_type",
+            "payment_type",
+        ),
+    }.items()
 }
 
 # Source-table indexes the refresh reads through: what follows CREATE INDEX <name>.
@@ -145,18 +133,7 @@ class PulseFactsEngine(models.AbstractModel):
     def init(self):
         """Create the source-table indexes that are missing (only those: creating an index,
         even one that exists, blocks every write on its table until the update ends)."""
-        cr = self.env.cr
-        cr.execute(
-            SQL(
-                "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind = 'i'"
-                " AND relnamespace = current_schema()::regnamespace",
-                list(ERP_INDEXES),
-            )
-        )
-        existing = {r[0] for r in cr.fetchall()}
-        for name, definition in ERP_INDEXES.items():
-            if name not in existing:
-                cr.execute(SQL("CREATE INDEX %s %s", SQL.identifier(name), SQL(definition)))
+        create_missing_indexes(self.env.cr, ERP_INDEXES)
 
     # ------------------------------------------------------------------ queries
     @api.model

@@ -7,6 +7,7 @@ from odoo.tools import SQL
 
 from ..tools.cron import batch_committer
 from ..tools.params import param_key, setting
+from ..tools.schema import create_missing_indexes
 
 _logger = logging.getLogger(__name__)
 
@@ -122,11 +123,10 @@ class PulseFollowup(models.Model):
     ]
 
     def init(self):
-        self.env.cr.execute(
-            """
-            CREATE INDEX IF NOT EXISTS pulse_followup_hold_idx
-                ON pulse_followup (partner_id, company_id) WHERE hold
-            """
+        # the marketing hold: rules read the customers on hold
+        create_missing_indexes(
+            self.env.cr,
+            {"pulse_followup_hold_idx": "ON pulse_followup (partner_id, company_id) WHERE hold"},
         )
 
     # ------------------------------------------------------------------ computes

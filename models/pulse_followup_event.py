@@ -6,6 +6,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL, email_normalize
 
+from ..tools.schema import create_missing_indexes
+
 _logger = logging.getLogger(__name__)
 
 BATCH = 50  # reminders claimed per transaction (each may render PDFs)
@@ -95,11 +97,12 @@ class PulseFollowupEvent(models.Model):
 
     def init(self):
         # the claim: due scheduled reminders
-        self.env.cr.execute(
-            """
-            CREATE INDEX IF NOT EXISTS pulse_followup_event_due_idx
-                ON pulse_followup_event (date) WHERE state = 'scheduled'
-            """
+        create_missing_indexes(
+            self.env.cr,
+            {
+                "pulse_followup_event_due_idx": "ON pulse_followup_event (date)"
+                " WHERE state = 'scheduled'"
+            },
         )
 
     @api.depends("mail_id", "sms_message_id", "letter_attachment_id", "activity_id")

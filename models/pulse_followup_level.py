@@ -1,6 +1,10 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+# A level's delay in days from the due date: a year before at the earliest, ten years after
+# at the latest.
+DELAY_MIN, DELAY_MAX = -365, 3650
+
 # who gets a level's call activity
 ACTIVITY_ASSIGN = [
     ("salesperson", "Salesperson"),
@@ -117,11 +121,14 @@ class PulseFollowupLevel(models.Model):
                         days=level.delay,
                     )
                 )
-            if not -365 <= level.delay <= 3650:
+            if not DELAY_MIN <= level.delay <= DELAY_MAX:
                 raise ValidationError(
                     self.env._(
-                        "%(level)s: the delay must be between -365 and 3650 days, not %(days)s.",
+                        "%(level)s: the delay must be between %(min)s and %(max)s days, not "
+                        "%(days)s.",
                         level=level.name,
+                        min=DELAY_MIN,
+                        max=DELAY_MAX,
                         days=level.delay,
                     )
                 )

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
-from odoo.tools import SQL
+
+from ..tools.schema import add_missing_columns, create_missing_indexes
 
 RFM_SEGMENTS = [
     ("champions", "Champions"),
@@ -133,41 +134,8 @@ class PulsePartnerStats(models.Model):
             )
 
     def init(self):
-        # Everything here is created only when missing: a module update runs in one
-        # transaction, and a lock taken here (ALTER TABLE, CREATE INDEX even IF NOT EXISTS)
-        # would hold the facts until it ends.
-        cr = self.env.cr
-        cr.execute(
-            SQL(
-                "SELECT attname FROM pg_attribute"
-                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                self._table,
-            )
-        )
-        existing = {r[0] for r in cr.fetchall()}
-        missing = [column for column in EXTRA_COLUMNS if column not in existing]
-        if missing:
-            cr.execute(
-                SQL(
-                    "ALTER TABLE %s %s",
-                    SQL.identifier(self._table),
-                    SQL(", ").join(
-                        SQL("ADD COLUMN %s %s", SQL.identifier(c), SQL(EXTRA_COLUMNS[c]))
-                        for c in missing
-                    ),
-                )
-            )
-        cr.execute(
-            SQL(
-                "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind = 'i'"
-                " AND relnamespace = current_schema()::regnamespace",
-                list(OWN_INDEXES),
-            )
-        )
-        existing = {r[0] for r in cr.fetchall()}
-        for name, definition in OWN_INDEXES.items():
-            if name not in existing:
-                cr.execute(SQL("CREATE INDEX %s %s", SQL.identifier(name), SQL(definition)))
+        add_missing_columns(self.env.cr, self._table, EXTRA_COLUMNS)
+        create_missing_indexes(self.env.cr, OWN_INDEXES)
 
     def action_refresh_all(self):
         self.env["pulse.partner.stats"].check_access("write")

@@ -1,5 +1,6 @@
 from odoo import fields, models
-from odoo.tools import SQL
+
+from ..tools.schema import add_missing_columns
 
 # The quintile boundaries, as arrays (no field type holds one), by SQL type: what the full
 # refresh computes (pulse.facts.engine) and the incremental one scores against.
@@ -30,24 +31,4 @@ class PulseRfmThreshold(models.Model):
 
     def init(self):
         """Add the boundary columns when missing (and only then: no lock on an update)."""
-        cr = self.env.cr
-        cr.execute(
-            SQL(
-                "SELECT attname FROM pg_attribute"
-                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                self._table,
-            )
-        )
-        existing = {r[0] for r in cr.fetchall()}
-        missing = [column for column in THRESHOLD_COLUMNS if column not in existing]
-        if missing:
-            cr.execute(
-                SQL(
-                    "ALTER TABLE %s %s",
-                    SQL.identifier(self._table),
-                    SQL(", ").join(
-                        SQL("ADD COLUMN %s %s", SQL.identifier(c), SQL(THRESHOLD_COLUMNS[c]))
-                        for c in missing
-                    ),
-                )
-            )
+        add_missing_columns(self.env.cr, self._table, THRESHOLD_COLUMNS)

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
-from odoo.tools import SQL, sql
 
 from ..tools.analyze import analyze_if_large
+from ..tools.schema import create_missing_indexes
 
 # at most one open stay per customer and segment
 OPEN_UNIQUE_INDEX = "pulse_segment_member_open_uniq"
@@ -38,17 +38,16 @@ class PulseSegmentMember(models.Model):
     is_open = fields.Boolean("Member now", compute="_compute_is_open", search="_search_is_open")
 
     def init(self):
-        # Only what is missing: a module update runs in one transaction, and CREATE INDEX
-        # (even IF NOT EXISTS) would lock the memberships until it ends. Columns of earlier
-        # versions: migrations/18.0.1.1.0/pre-30-reports.py.
-        if not sql.index_exists(self.env.cr, OPEN_UNIQUE_INDEX):
-            self.env.cr.execute(
-                SQL(
-                    "CREATE UNIQUE INDEX %s ON %s (segment_id, partner_id) WHERE date_left IS NULL",
-                    SQL.identifier(OPEN_UNIQUE_INDEX),
-                    SQL.identifier(self._table),
-                )
-            )
+        # at most one open stay per customer and segment (columns of earlier versions:
+        # migrations/18.0.1.1.0/pre-30-reports.py)
+        create_missing_indexes(
+            self.env.cr,
+            {
+                OPEN_UNIQUE_INDEX: "ON pulse_segment_member (segment_id, partner_id)"
+                " WHERE date_left IS NULL"
+            },
+            unique=True,
+        )
 
     @api.model
     def _analyze_after_refresh(self, written):

@@ -12,6 +12,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools.params import setting
+from ..tools.schema import create_missing_indexes
 from .pulse_rule_step import TOUCHES
 
 _logger = logging.getLogger(__name__)
@@ -98,13 +99,12 @@ class PulseStepRun(models.Model):
 
     def init(self):
         # the engine's claim: due scheduled runs, oldest first
-        self.env.cr.execute(
-            SQL(
-                """
-                CREATE INDEX IF NOT EXISTS pulse_step_run_due_idx
-                    ON pulse_step_run (scheduled_at) WHERE state = 'scheduled'
-                """
-            )
+        create_missing_indexes(
+            self.env.cr,
+            {
+                "pulse_step_run_due_idx": "ON pulse_step_run (scheduled_at)"
+                " WHERE state = 'scheduled'"
+            },
         )
 
     # ------------------------------------------------------------ by hand

@@ -88,4 +88,5 @@ def main(path, odoo_rc):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+    log_path, *rest = sys.argv[1:]
+    sys.exit(main(log_path, int(rest[0]) if rest else 0))

@@ -20,6 +20,9 @@ import time
 import requests
 import websocket
 
+# below this width (pixels) the page is rendered as on a phone
+MOBILE_WIDTH = 600
+
 
 def free_port():
     with socket.socket() as s:
@@ -103,7 +106,7 @@ def main(base, out_dir, shots):
             width=width,
             height=int(os.environ.get("HEIGHT", 900)),
             deviceScaleFactor=1,
-            mobile=width < 600,
+            mobile=width < MOBILE_WIDTH,
         )
         os.makedirs(out_dir, exist_ok=True)
         for shot in shots:

@@ -1,0 +1,52 @@
+"""What the addon adds to the database beyond its fields, created only when missing.
+
+A module update runs in one transaction: ALTER TABLE, and CREATE INDEX even with IF NOT
+EXISTS, would lock the table (the facts, account_move...) until the update ends. So each
+`init()` asks the catalogue first and creates what is missing only; conversions of earlier
+versions live in migrations/, not here.
+"""
+
+from odoo.tools import SQL
+
+
+def add_missing_columns(cr, table, columns):
+    """Add the columns of `columns` ({name: SQL type}) that `table` lacks, in one ALTER."""
+    cr.execute(
+        SQL(
+            "SELECT attname FROM pg_attribute"
+            " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            table,
+        )
+    )
+    existing = {row[0] for row in cr.fetchall()}
+    missing = [name for name in columns if name not in existing]
+    if missing:
+        cr.execute(
+            SQL(
+                "ALTER TABLE %s %s",
+                SQL.identifier(table),
+                SQL(", ").join(
+                    SQL("ADD COLUMN %s %s", SQL.identifier(name), SQL(columns[name]))
+                    for name in missing
+                ),
+            )
+        )
+    return missing
+
+
+def create_missing_indexes(cr, indexes, unique=False):
+    """Create the indexes of `indexes` ({name: what follows CREATE INDEX <name>}) that do not
+    exist yet."""
+    cr.execute(
+        SQL(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind = 'i'"
+            " AND relnamespace = current_schema()::regnamespace",
+            list(indexes),
+        )
+    )
+    existing = {row[0] for row in cr.fetchall()}
+    kind = SQL("UNIQUE INDEX") if unique else SQL("INDEX")
+    missing = [name for name in indexes if name not in existing]
+    for name in missing:
+        cr.execute(SQL("CREATE %s %s %s", kind, SQL.identifier(name), SQL(indexes[name])))
+    return missing
