@@ -49,6 +49,12 @@
         "report/pulse_survey_work_views.xml",
         "report/pulse_followup_report.xml",
         "views/customer_pulse_menus.xml",
+        "report/pulse_customer_sheet.xml",
+        "report/customer_pulse_reporting_menus.xml",
+        "data/pulse_pipeline_data.xml",
+        "report/pulse_pipeline_views.xml",
+        "report/pulse_quote_funnel_views.xml",
+        "report/pulse_work_done_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

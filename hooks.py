@@ -2,6 +2,7 @@ from odoo.tools import SQL, sql
 
 from .models.pulse_facts_engine import ERP_INDEXES
 from .models.pulse_stats_queue import QUEUE_FUNCTIONS, QUEUE_TRIGGER, QUEUE_TRIGGERS
+from .report.pulse_work_done import REPORT_INDEXES
 
 
 def post_init_hook(env):
@@ -31,6 +32,6 @@ def uninstall_hook(env):
             )
     for name in QUEUE_FUNCTIONS:
         cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))
-    for name in ERP_INDEXES:
+    for name in (*ERP_INDEXES, *REPORT_INDEXES):
         cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))
     env["ir.config_parameter"].search([("key", "=like", "customer_pulse.%")]).unlink()

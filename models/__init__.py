@@ -44,3 +44,6 @@ from . import res_company
 from . import pulse_collection
 from . import pulse_payment_notice
 from . import account_partial_reconcile
+from . import pulse_lead_stage_change
+from . import crm_lead
+from . import pulse_pipeline_snapshot

@@ -2,9 +2,14 @@
 # report's values. Imported after models/ (see the addon's __init__.py): Odoo creates the
 # tables of the models in the order they are defined, so each view here is created after
 # the tables and columns it reads (facts, memberships, assessments, survey answers).
+from . import pulse_report_view
 from . import pulse_partner_category_stats
 from . import pulse_segment_kpi
 from . import pulse_segment_size
 from . import pulse_attribute_conflict
 from . import pulse_survey_work
 from . import pulse_followup_report
+from . import pulse_customer_sheet
+from . import pulse_stage_conversion
+from . import pulse_quote_funnel
+from . import pulse_work_done

@@ -1,4 +1,4 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 from odoo.tools import SQL
 
 
@@ -7,6 +7,7 @@ class PulseAttributeConflict(models.Model):
     decided since the latest assessment (SQL view over the current values)."""
 
     _name = "pulse.attribute.conflict"
+    _inherit = "pulse.report.view"
     _description = "Conflicting customer assessments"
     _auto = False
     _order = "last_date desc, id"
@@ -78,26 +79,6 @@ class PulseAttributeConflict(models.Model):
                       AND r.company_id = v.company_id
                       AND r.is_resolution AND r.is_effective)
             """
-        )
-
-    def _query(self):
-        return SQL(
-            "%s %s %s %s %s",
-            self._select(),
-            self._from(),
-            self._where(),
-            self._group_by(),
-            self._having(),
-        )
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
         )
 
     def _compute_current_value_ids(self):

@@ -1,4 +1,4 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 from odoo.tools import SQL
 
 # A row's id is its facts row's id times this plus its rank: room for as many categories per
@@ -11,6 +11,7 @@ class PulsePartnerCategoryStats(models.Model):
     arrays that the customer facts refresh keeps on each pulse.partner.stats row."""
 
     _name = "pulse.partner.category.stats"
+    _inherit = "pulse.report.view"
     _description = "Customer facts per product category"
     _auto = False
     _order = "last_date desc, id"
@@ -52,17 +53,4 @@ class PulsePartnerCategoryStats(models.Model):
                        AS c(categ_id, first_date, last_date, order_count, quantity, amount,
                             rank)
             """
-        )
-
-    def _query(self):
-        return SQL("%s %s", self._select(), self._from())
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
         )

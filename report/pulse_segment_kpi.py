@@ -1,4 +1,4 @@
-from odoo import api, fields, models, tools
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.params import param_key, setting_default
@@ -19,6 +19,7 @@ class PulseSegmentKpi(models.Model):
     facts (a view: always in step with the last refresh of the segments and the facts)."""
 
     _name = "pulse.segment.kpi"
+    _inherit = "pulse.report.view"
     _description = "Segment key figures"
     _auto = False
     _order = "segment_id"
@@ -149,26 +150,6 @@ class PulseSegmentKpi(models.Model):
 
     def _group_by(self):
         return SQL("GROUP BY seg.id, seg.company_id, cr.revenue")
-
-    def _query(self):
-        return SQL(
-            "%s %s %s %s %s",
-            self._with(),
-            self._select(),
-            self._from(),
-            self._where(),
-            self._group_by(),
-        )
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
-        )
 
     @api.model
     def _for_segments(self, segments):

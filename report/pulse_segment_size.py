@@ -1,4 +1,4 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 from odoo.tools import SQL
 
 
@@ -7,6 +7,7 @@ class PulseSegmentSize(models.Model):
     entered and who left when): no snapshot table to keep."""
 
     _name = "pulse.segment.size"
+    _inherit = "pulse.report.view"
     _description = "Segment size over time"
     _auto = False
     _order = "date desc, segment_id"
@@ -63,17 +64,4 @@ class PulseSegmentSize(models.Model):
                    AS d(day)
               LEFT JOIN per_day p ON p.segment_id = b.segment_id AND p.day = d.day::date
             """
-        )
-
-    def _query(self):
-        return SQL("%s %s %s", self._with(), self._select(), self._from())
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
         )

@@ -1,4 +1,4 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 from odoo.tools import SQL
 
 
@@ -7,6 +7,7 @@ class PulseSurveyWork(models.Model):
     else the customer), their department, the customer profiled and what it recorded."""
 
     _name = "pulse.survey.work"
+    _inherit = "pulse.report.view"
     _description = "Surveys filled"
     _auto = False
     _order = "date desc"
@@ -63,16 +64,3 @@ class PulseSurveyWork(models.Model):
     def _where(self):
         # completed participations, test entries left out
         return SQL("WHERE ui.state = 'done' AND NOT COALESCE(ui.test_entry, false)")
-
-    def _query(self):
-        return SQL("%s %s %s", self._select(), self._from(), self._where())
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
-        )

@@ -50,5 +50,13 @@ for scale in $scales; do
     say "measuring follow-ups at $scale"
     (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_followups.py "$run_db" "$scale" "$out")
   fi
+  # managers' reports: stage history and snapshots over generated leads, work done over a
+  # year of generated activity (REPORT_SCALES to change)
+  if [[ " ${REPORT_SCALES:-10k 100k} " == *" $scale "* ]]; then
+    say "measuring the pipeline history at $scale"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_pipeline.py "$run_db" "$scale" "$out")
+    say "measuring work done at $scale"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_work_done.py "$run_db" "$scale" "$out")
+  fi
   drop_db "$run_db"
 done

@@ -41,6 +41,10 @@ from odoo.addons.customer_pulse.tools import demo_followups
 followups = demo_followups.generate(env)
 followups.pop("showcase")
 counts.update(followups)
+# managers' reports: deals moving through the pipeline, quotes issued, work done
+from odoo.addons.customer_pulse.tools import demo_pipeline, demo_quotes
+counts.update(demo_pipeline.generate(env))
+counts.update(demo_quotes.generate(env))
 env["pulse.facts.engine"]._refresh_all()
 env["pulse.segment"].search([])._refresh_safely()
 env["ir.config_parameter"].set_param("customer_pulse.demo_generated", repr(counts))

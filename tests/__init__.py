@@ -20,4 +20,11 @@ from . import test_tours_followup
 from . import test_collection
 from . import test_payment_notice
 from . import test_tours_finance
+from . import test_customer_sheet
+from . import test_tours_sheet
+from . import test_stage_history
+from . import test_quote_funnel
+from . import test_work_done
 from . import test_performance
+from . import test_tours_pipeline
+from . import test_tours_work

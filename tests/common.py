@@ -1,6 +1,7 @@
 from odoo import Command
 from odoo.tests import HttpCase, new_test_user
 from odoo.tests.common import TransactionCase
+from odoo.tools import SQL
 
 # make_user's short names for the Customer Pulse groups
 PULSE_GROUPS = {
@@ -284,9 +285,11 @@ class PulseFactsCase(PulseCase):
         )
         facts = self.env.cr.fetchall()
         self.env.cr.execute(
-            "SELECT partner_id, company_id, categ_id, first_date, last_date, order_count,"
-            " quantity, amount FROM pulse_partner_category_stats"
-            " ORDER BY partner_id, company_id, categ_id"
+            SQL(
+                "SELECT partner_id, company_id, categ_id, first_date, last_date, order_count,"
+                " quantity, amount FROM %s c ORDER BY partner_id, company_id, categ_id",
+                self.env["pulse.partner.category.stats"]._table_sql,
+            )
         )
         return facts, self.env.cr.fetchall()
 

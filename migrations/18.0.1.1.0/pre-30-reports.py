@@ -1,7 +1,6 @@
-"""Reports (report/): what earlier versions left in the way of their views.
-
-Each report's init() drops its view and creates it again after this; only tables and
-columns of earlier versions are converted here.
+"""Reports (report/): until 18.0.1.1.0 each report was a database view, created by its
+model's init(); they are now queries the ORM reads (`_table_query`), so the views go, with
+what earlier versions left: the per-category facts' table, the memberships' old columns.
 """
 
 from odoo.tools import SQL, sql
@@ -13,14 +12,24 @@ CATEGORY_STATS = "pulse_partner_category_stats"
 # latter), which the views reading memberships may depend on.
 MEMBER_TABLE = "pulse_segment_member"
 MEMBER_OLD_COLUMNS = ("company_id", "create_uid", "write_uid", "create_date", "write_date")
-MEMBER_VIEWS = ("pulse_segment_kpi", "pulse_segment_size")
+REPORT_VIEWS = (
+    "pulse_segment_kpi",
+    "pulse_segment_size",
+    "pulse_attribute_conflict",
+    "pulse_survey_work",
+    CATEGORY_STATS,
+)
 
 
 def migrate(cr, version):
     if not version:
         return
-    if sql.table_kind(cr, CATEGORY_STATS) == sql.TableKind.Regular:
-        cr.execute(SQL("DROP TABLE %s CASCADE", SQL.identifier(CATEGORY_STATS)))
+    for name in REPORT_VIEWS:
+        kind = sql.table_kind(cr, name)
+        if kind == sql.TableKind.View:
+            cr.execute(SQL("DROP VIEW %s CASCADE", SQL.identifier(name)))
+        elif kind == sql.TableKind.Regular:
+            cr.execute(SQL("DROP TABLE %s CASCADE", SQL.identifier(name)))
 
     cr.execute(
         SQL(
@@ -33,8 +42,6 @@ def migrate(cr, version):
     old = [column for (column,) in cr.fetchall()]
     if not old:
         return
-    # the views first: a column a view reads cannot be dropped
-    cr.execute(SQL("DROP VIEW IF EXISTS %s", SQL(", ").join(map(SQL.identifier, MEMBER_VIEWS))))
     cr.execute(
         SQL(
             "ALTER TABLE %s %s",

@@ -1,0 +1,324 @@
+from odoo import api, fields, models
+from odoo.addons.sale.models.sale_order import SALE_ORDER_STATE
+from odoo.tools import SQL
+
+# Per-row conversion is 100 for a confirmed quotation, 0 otherwise: its average over any
+# group is the group's confirmed / issued, in percent.
+PERCENT = 100.0
+SECONDS_PER_DAY = 86400.0
+# The documents an email to a customer is counted on (work done; the quotation's own
+# emails for the funnel).
+CUSTOMER_EMAIL_MODELS = ("res.partner", "sale.order", "account.move", "crm.lead")
+
+
+class PulseQuoteFunnel(models.Model):
+    """One row per quotation: when it was issued, sent and confirmed, and how it ended.
+
+    Odoo overwrites a quotation's order date when it is confirmed, so the dates come from
+    the order's history: issued = its creation (or its order date if that is earlier:
+    imported or back-dated quotations), sent = the first change of its status to *Quotation
+    Sent* or the first email to the customer sent from it before its confirmation,
+    confirmed = the first change of its status to *Sales Order* in the chatter's tracking
+    (the order date of a confirmed order when its history has none). A quotation counts in
+    the month it was issued, whenever it was confirmed."""
+
+    _name = "pulse.quote.funnel"
+    _inherit = "pulse.report.view"
+    _description = "Quote funnel"
+    _auto = False
+    _order = "issue_date desc, id desc"
+    _rec_name = "name"
+    _depends = {
+        "sale.order": [
+            "name",
+            "create_date",
+            "date_order",
+            "state",
+            "validity_date",
+            "partner_id",
+            "user_id",
+            "team_id",
+            "company_id",
+            "amount_untaxed",
+            "currency_rate",
+        ],
+        "crm.team": ["user_id"],
+        "res.company": ["currency_id"],
+        "mail.message": [
+            "model",
+            "res_id",
+            "date",
+            "message_type",
+            "subtype_id",
+            "is_internal",
+        ],
+        "mail.tracking.value": ["field_id", "new_value_char", "mail_message_id"],
+        "mail.notification": ["mail_message_id", "res_partner_id", "notification_type"],
+    }
+
+    order_id = fields.Many2one("sale.order", "Quotation", readonly=True)
+    name = fields.Char("Reference", readonly=True)
+    partner_id = fields.Many2one("res.partner", "Customer", readonly=True)
+    user_id = fields.Many2one("res.users", "Salesperson", readonly=True)
+    team_id = fields.Many2one("crm.team", "Sales Team", readonly=True)
+    team_leader_id = fields.Many2one(
+        "res.users", "Team Leader", readonly=True, help="Leader of the quotation's sales team."
+    )
+    company_id = fields.Many2one("res.company", readonly=True)
+    currency_id = fields.Many2one("res.currency", "Company currency", readonly=True)
+    state = fields.Selection(SALE_ORDER_STATE, "Status now", readonly=True)
+    issue_date = fields.Datetime(
+        "Issued on",
+        readonly=True,
+        help="When the quotation was created; its order date if that is earlier (imported or "
+        "back-dated quotations). The quotation counts in this month's cohort.",
+    )
+    sent_date = fields.Datetime(
+        "First sent on",
+        readonly=True,
+        help="First change of the status to Quotation Sent, or first email sent from the "
+        "quotation to the customer before its confirmation, whichever came first.",
+    )
+    confirmation_date = fields.Datetime(
+        "Confirmed on",
+        readonly=True,
+        help="First change of the status to Sales Order in the quotation's history (the "
+        "order date of a confirmed order whose history does not show it: Odoo sets the "
+        "order date to the confirmation date).",
+    )
+    validity_date = fields.Date("Valid until", readonly=True)
+    issued = fields.Integer("Quotations issued", readonly=True)
+    sent = fields.Integer(
+        readonly=True,
+        help="Sent to the customer: a first sent date is known, or the status is Quotation "
+        "Sent.",
+    )
+    confirmed = fields.Integer(readonly=True, help="The quotation is a sales order now.")
+    cancelled = fields.Integer(readonly=True)
+    expired = fields.Integer(
+        readonly=True,
+        help="Still a quotation (not confirmed, not cancelled) and its expiration date has "
+        "passed.",
+    )
+    lost = fields.Integer(
+        readonly=True,
+        help="Cancelled, or expired: still a quotation whose expiration date is before "
+        "today. A quotation without an expiration date is never lost by time: it stays open "
+        "until it is confirmed or cancelled. A sales order cancelled after its confirmation "
+        "is lost too (cancelled, no longer confirmed).",
+    )
+    pending = fields.Integer(
+        "Open",
+        readonly=True,
+        help="Still a quotation, within its validity (or without an expiration date).",
+    )
+    conversion = fields.Float(
+        "Conversion (%)",
+        readonly=True,
+        aggregator="avg",
+        digits=(16, 1),
+        help="Confirmed / issued, in percent: 100 for a confirmed quotation, 0 otherwise, so "
+        "its average over any group (salesperson, team, month of issue) is that group's "
+        "conversion rate.",
+    )
+    days_to_confirm = fields.Float(
+        "Days to confirm",
+        readonly=True,
+        aggregator="avg",
+        digits=(16, 1),
+        help="Days from issue to confirmation, averaged over the confirmed quotations only.",
+    )
+    amount_untaxed = fields.Monetary(
+        "Quoted (untaxed)", readonly=True, help="Untaxed amount, in the company's currency."
+    )
+    amount_confirmed = fields.Monetary(
+        "Confirmed (untaxed)",
+        readonly=True,
+        help="Untaxed amount of the confirmed quotations, in the company's currency.",
+    )
+    amount_lost = fields.Monetary(
+        "Lost (untaxed)",
+        readonly=True,
+        help="Untaxed amount of the lost quotations, in the company's currency.",
+    )
+
+    # ------------------------------------------------------------------------------------
+    # Query
+    # ------------------------------------------------------------------------------------
+    @api.model
+    def _state_labels(self, state):
+        """Every label (all installed languages) of a sale order status: Odoo's tracking
+        stores the label of a selection, in the language of the user who changed it."""
+        field = self.env["ir.model.fields"]._get("sale.order", "state")
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT DISTINCT label.value FROM ir_model_fields_selection s,"
+                " jsonb_each_text(s.name) label WHERE s.field_id = %s AND s.value = %s",
+                field.id,
+                state,
+            )
+        )
+        labels = {label for (label,) in rows}
+        labels.add(dict(SALE_ORDER_STATE)[state])
+        return sorted(labels)
+
+    @api.model
+    def _customer_email_sql(self, message):
+        """Condition on the mail.message alias ``message``: an email sent to a customer — a
+        message posted on the document (not an internal note) that was emailed to at least
+        one partner who is not an internal user."""
+        internal = self.env["mail.message.subtype"].search([("internal", "=", True)])
+        return SQL(
+            """
+            %(message)s.message_type IN ('comment', 'email_outgoing')
+            AND NOT COALESCE(%(message)s.is_internal, FALSE)
+            AND (%(message)s.subtype_id IS NULL OR %(message)s.subtype_id <> ALL(%(internal)s))
+            AND EXISTS (
+                SELECT 1 FROM mail_notification n
+                 WHERE n.mail_message_id = %(message)s.id AND n.notification_type = 'email'
+                   AND NOT EXISTS (SELECT 1 FROM res_users staff
+                                    WHERE staff.partner_id = n.res_partner_id
+                                      AND NOT staff.share))
+            """,
+            message=message,
+            internal=internal.ids or [0],
+        )
+
+    def _issued_at(self):
+        return SQL("LEAST(so.create_date, so.date_order)")
+
+    def _confirmed_at(self):
+        return SQL(
+            "COALESCE(tracked.confirmed_at, CASE WHEN so.state = 'sale' THEN so.date_order END)"
+        )
+
+    def _select(self):
+        company_amount = SQL(
+            "so.amount_untaxed / CASE COALESCE(so.currency_rate, 0) WHEN 0 THEN 1.0"
+            " ELSE so.currency_rate END"
+        )
+        confirmed = SQL("so.state = 'sale'")
+        # today in the reader's time zone (and the clock of the tests)
+        expired = SQL(
+            "so.state IN ('draft', 'sent') AND COALESCE(so.validity_date < %s, FALSE)",
+            fields.Date.context_today(self),
+        )
+        lost = SQL("(so.state = 'cancel' OR (%s))", expired)
+        return SQL(
+            """
+            SELECT so.id AS id,
+                   so.id AS order_id,
+                   so.name AS name,
+                   so.partner_id AS partner_id,
+                   so.user_id AS user_id,
+                   so.team_id AS team_id,
+                   team.user_id AS team_leader_id,
+                   so.company_id AS company_id,
+                   company.currency_id AS currency_id,
+                   so.state AS state,
+                   %(issued_at)s AS issue_date,
+                   LEAST(tracked.sent_at, %(emailed_at)s) AS sent_date,
+                   %(confirmed_at)s AS confirmation_date,
+                   so.validity_date AS validity_date,
+                   1 AS issued,
+                   CASE WHEN so.state = 'sent' OR tracked.sent_at IS NOT NULL
+                             OR %(emailed_at)s IS NOT NULL THEN 1 ELSE 0 END AS sent,
+                   CASE WHEN %(confirmed)s THEN 1 ELSE 0 END AS confirmed,
+                   CASE WHEN so.state = 'cancel' THEN 1 ELSE 0 END AS cancelled,
+                   CASE WHEN %(expired)s THEN 1 ELSE 0 END AS expired,
+                   CASE WHEN %(lost)s THEN 1 ELSE 0 END AS lost,
+                   CASE WHEN so.state IN ('draft', 'sent') AND NOT %(lost)s
+                        THEN 1 ELSE 0 END AS pending,
+                   CASE WHEN %(confirmed)s THEN %(percent)s ELSE 0.0 END AS conversion,
+                   CASE WHEN %(confirmed)s
+                        THEN GREATEST(0.0, EXTRACT(EPOCH FROM %(confirmed_at)s
+                                                   - %(issued_at)s) / %(day)s)
+                   END AS days_to_confirm,
+                   %(amount)s AS amount_untaxed,
+                   CASE WHEN %(confirmed)s THEN %(amount)s ELSE 0.0 END AS amount_confirmed,
+                   CASE WHEN %(lost)s THEN %(amount)s ELSE 0.0 END AS amount_lost
+            """,
+            confirmed=confirmed,
+            expired=expired,
+            lost=lost,
+            percent=PERCENT,
+            day=SECONDS_PER_DAY,
+            amount=company_amount,
+            issued_at=self._issued_at(),
+            confirmed_at=self._confirmed_at(),
+            # emailed before its confirmation (its first email is, if any is)
+            emailed_at=SQL(
+                "CASE WHEN emailed.first_at <= COALESCE(%s, 'infinity'::timestamp)"
+                " THEN emailed.first_at END",
+                self._confirmed_at(),
+            ),
+        )
+
+    def _confirmation_tracking_sql(self, message, value):
+        """Condition on the mail.message alias ``message`` and its mail.tracking.value alias
+        ``value``: a change of a sale order's status to Sales Order (a confirmation)."""
+        return SQL(
+            "%(value)s.field_id = %(field)s AND %(value)s.new_value_char = ANY(%(sale)s)"
+            " AND %(message)s.model = 'sale.order'",
+            message=message,
+            value=value,
+            field=self.env["ir.model.fields"]._get("sale.order", "state").id,
+            sale=self._state_labels("sale"),
+        )
+
+    def _tracked_join(self):
+        """Join ``tracked``: the first changes of the status of sale order ``so`` to
+        Quotation Sent and to Sales Order, as the chatter's tracking recorded them. One
+        aggregate over the status changes (a hash join, whatever the number of orders read:
+        an index probe per order costs more as soon as a year of orders is read)."""
+        state_field = self.env["ir.model.fields"]._get("sale.order", "state")
+        sent, sale = self._state_labels("sent"), self._state_labels("sale")
+        return SQL(
+            """
+            LEFT JOIN (
+                SELECT m.res_id AS order_id,
+                       MIN(m.date) FILTER (WHERE v.new_value_char = ANY(%(sent)s)) AS sent_at,
+                       MIN(m.date) FILTER (WHERE v.new_value_char = ANY(%(sale)s)) AS confirmed_at
+                  FROM mail_tracking_value v
+                  JOIN mail_message m ON m.id = v.mail_message_id
+                 WHERE v.field_id = %(state_field)s AND v.new_value_char = ANY(%(labels)s)
+                   AND m.model = 'sale.order'
+                 GROUP BY m.res_id
+            ) tracked ON tracked.order_id = so.id
+            """,
+            sent=sent,
+            sale=sale,
+            labels=sent + sale,
+            state_field=state_field.id,
+        )
+
+    def _from(self):
+        return SQL(
+            """
+            FROM sale_order so
+            JOIN res_company company ON company.id = so.company_id
+            LEFT JOIN crm_team team ON team.id = so.team_id
+            %(tracked)s
+            -- the first email to the customer (one aggregate, like the tracking)
+            LEFT JOIN (
+                SELECT m.res_id AS order_id, MIN(m.date) AS first_at
+                  FROM mail_message m
+                 WHERE m.model = 'sale.order' AND %(email)s
+                 GROUP BY m.res_id
+            ) emailed ON emailed.order_id = so.id
+            """,
+            tracked=self._tracked_join(),
+            email=self._customer_email_sql(SQL("m")),
+        )
+
+    # ------------------------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------------------------
+    def action_open_order(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "sale.order",
+            "res_id": self.order_id.id,
+            "views": [[False, "form"]],
+        }
