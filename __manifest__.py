@@ -14,6 +14,7 @@
         "survey",
         "mass_mailing",
         "sms",
+        "spreadsheet_dashboard",
     ],
     "data": [
         "security/customer_pulse_groups.xml",
@@ -55,6 +56,10 @@
         "report/pulse_pipeline_views.xml",
         "report/pulse_quote_funnel_views.xml",
         "report/pulse_work_done_views.xml",
+        "report/pulse_rule_return_views.xml",
+        "report/pulse_segment_revenue_views.xml",
+        "report/pulse_segment_action_return_views.xml",
+        "data/pulse_dashboard_data.xml",
     ],
     "assets": {
         "web.assets_tests": [

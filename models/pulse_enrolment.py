@@ -1,7 +1,9 @@
 from datetime import timedelta
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
+
+from .pulse_rule_step import TOUCHES
 
 # the revenue attributed to enrolments is kept up to date while their first touch is
 # younger than this
@@ -51,6 +53,16 @@ class PulseEnrolment(models.Model):
         help="Invoiced to the customer (net, untaxed) within the rule's attribution window "
         "after their first touch.",
     )
+    converting_step_id = fields.Many2one(
+        "pulse.rule.step",
+        string="Converted by",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The step whose touch (email, text, survey invitation) came last before the "
+        "customer's first invoice within the attribution window: the enrolment's revenue is "
+        "this step's.",
+    )
     run_ids = fields.One2many("pulse.step.run", "enrolment_id", string="Steps")
 
     _sql_constraints = [
@@ -74,10 +86,13 @@ class PulseEnrolment(models.Model):
         pending = self.run_ids.filtered(lambda r: r.state == "scheduled")
         pending.write({"state": "cancelled", "reason": reason or state})
 
-    def _sweep(self):
+    def _sweep(self, only=None):
         """Set-based upkeep of running enrolments: close as converted those whose customer
         ordered since entering (rules that exit on purchase), complete those with nothing
-        left to run, and update the revenue attributed to touched customers."""
+        left to run, and update the revenue attributed to touched customers. `only`: SQL
+        that restricts the enrolments looked at (alias e; the rule engine's calls look at
+        those whose customers or runs changed), all when None."""
+        only = only or SQL()
         cr = self.env.cr
         self.env.flush_all()  # orders, invoices, enrolments and their runs are read
         now = fields.Datetime.now()
@@ -89,11 +104,12 @@ class PulseEnrolment(models.Model):
                        exit_reason = %(reason)s, write_date = %(now)s
                   FROM pulse_rule r
                  WHERE r.id = e.rule_id AND r.exit_on_purchase AND e.state = 'running'
-                   AND %(bought)s
+                   AND %(bought)s %(only)s
                 RETURNING e.id
                 """,
                 now=now,
                 reason=reason,
+                only=only,
                 bought=self.env["pulse.rule.policy"]._bought_since_entering_sql("e"),
             )
         )
@@ -106,18 +122,39 @@ class PulseEnrolment(models.Model):
                        write_date = %(now)s
                  WHERE e.state = 'running' AND NOT EXISTS (
                        SELECT 1 FROM pulse_step_run r WHERE r.enrolment_id = e.id
-                          AND r.state IN ('scheduled', 'processing', 'unknown'))
+                          AND r.state IN ('scheduled', 'processing', 'unknown')) %(only)s
                 """,
                 now=now,
+                only=only,
             )
         )
-        # attribution: invoices posted within the window after the first touch
-        cr.execute(
+        self._attribute(now - ATTRIBUTION_HORIZON, only)
+        self.invalidate_model()
+
+    @api.model
+    def _attribute(self, oldest=None, only=None):
+        """Set-based: the revenue attributed to the enrolments first touched from `oldest`
+        on (all when None) — invoices posted within the rule's window after the first touch
+        — and the step it goes to: the one whose touch came last before the first invoice
+        of that window (touched the same day counts as before). The document that made the
+        customer enter is not revenue of the rule (a thank-you for an order is not paid by
+        that order)."""
+        self.env.flush_all()  # invoices, rules, enrolments and their runs are read
+        touched = SQL(
+            "e.first_touch_date IS NOT NULL %s %s",
+            SQL("AND e.first_touch_date >= %s", oldest) if oldest else SQL(),
+            only or SQL(),  # see _sweep
+        )
+        self.env.cr.execute(
             SQL(
                 """
-                UPDATE pulse_enrolment e SET attributed_revenue = x.revenue
-                  FROM (
-                    SELECT e.id, COALESCE(SUM(m.amount_untaxed_signed), 0) AS revenue
+                WITH triggered AS MATERIALIZED (%(triggered)s),
+                revenue AS MATERIALIZED (
+                    SELECT e.id,
+                           COALESCE(SUM(m.amount_untaxed_signed)
+                               FILTER (WHERE tr.move_id IS NULL), 0) AS revenue,
+                           MIN(m.invoice_date) FILTER (WHERE m.move_type = 'out_invoice'
+                               AND tr.move_id IS NULL) AS first_invoice
                       FROM pulse_enrolment e
                       JOIN pulse_rule r ON r.id = e.rule_id
                       LEFT JOIN account_move m
@@ -127,13 +164,58 @@ class PulseEnrolment(models.Model):
                        AND m.invoice_date >= e.first_touch_date::date
                        AND m.invoice_date <= (e.first_touch_date + make_interval(
                            days => r.attribution_days))::date
-                     WHERE e.first_touch_date IS NOT NULL
-                       AND e.first_touch_date >= %(oldest)s
+                      LEFT JOIN triggered tr ON tr.enrolment_id = e.id AND tr.move_id = m.id
+                     WHERE %(touched)s
                      GROUP BY e.id
-                  ) x
-                 WHERE e.id = x.id AND e.attributed_revenue IS DISTINCT FROM x.revenue
+                ), last_touch AS (
+                    SELECT DISTINCT ON (run.enrolment_id) run.enrolment_id, run.step_id
+                      FROM revenue x
+                      JOIN pulse_step_run run ON run.enrolment_id = x.id
+                     WHERE x.first_invoice IS NOT NULL AND run.state = 'done'
+                       AND run.action = ANY(%(touches)s)
+                       AND run.executed_at < x.first_invoice + 1
+                     ORDER BY run.enrolment_id, run.executed_at DESC, run.id DESC
+                )
+                UPDATE pulse_enrolment e
+                   SET attributed_revenue = x.revenue, converting_step_id = t.step_id
+                  FROM revenue x
+                  LEFT JOIN last_touch t ON t.enrolment_id = x.id
+                 WHERE e.id = x.id
+                   AND (e.attributed_revenue IS DISTINCT FROM x.revenue
+                        OR e.converting_step_id IS DISTINCT FROM t.step_id)
                 """,
-                oldest=now - ATTRIBUTION_HORIZON,
+                touched=touched,
+                touches=list(TOUCHES),
+                triggered=self._triggering_invoices_sql(touched),
             )
         )
-        self.invalidate_model()
+        self.invalidate_model(["attributed_revenue", "converting_step_id"])
+
+    @api.model
+    def _triggering_invoices_sql(self, where):
+        """SELECT enrolment_id, move_id: the invoices that made enrolments (alias e, of
+        pulse_enrolment, filtered by `where`) — the invoice of their trigger (invoice posted,
+        paid or overdue), or the invoices of the order that triggered them. Keys are read
+        only once their kind is known (a CASE), so that no other key is cast."""
+        kind = SQL("split_part(e.trigger_key, ',', 1)")
+        number = SQL("split_part(e.trigger_key, ',', 2)::integer")
+        return SQL(
+            """
+            SELECT e.id AS enrolment_id,
+                   CASE WHEN %(kind)s IN ('invoice', 'paid', 'overdue') THEN %(number)s END
+                       AS move_id
+              FROM pulse_enrolment e
+             WHERE %(kind)s IN ('invoice', 'paid', 'overdue') AND %(where)s
+             UNION
+            SELECT e.id, aml.move_id
+              FROM pulse_enrolment e
+              JOIN sale_order_line sol
+                ON sol.order_id = CASE WHEN %(kind)s = 'order' THEN %(number)s END
+              JOIN sale_order_line_invoice_rel rel ON rel.order_line_id = sol.id
+              JOIN account_move_line aml ON aml.id = rel.invoice_line_id
+             WHERE %(kind)s = 'order' AND %(where)s
+            """,
+            kind=kind,
+            number=number,
+            where=where,
+        )

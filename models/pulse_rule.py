@@ -24,6 +24,7 @@ EVENT_TRIGGERS = ("order_confirmed", "invoice_posted", "invoice_paid", "survey_d
 FINANCIAL_TRIGGERS = ("invoice_posted", "invoice_overdue", "invoice_paid")
 # an anniversary the scheduler missed (it was down) is caught up this long after
 ANNIVERSARY_CATCH_UP = timedelta(days=7)
+PERCENT = 100.0
 
 
 class PulseRule(models.Model):
@@ -143,11 +144,62 @@ class PulseRule(models.Model):
     revenue = fields.Monetary(
         "Attributed revenue", compute="_compute_results", groups="account.group_account_invoice"
     )
+    # return (report/pulse_rule_return.py: the same figures per step and month)
+    fixed_cost = fields.Monetary(
+        "Fixed cost (total)",
+        help="What the rule costs once, whatever the number of customers it reaches (writing "
+        "the messages, setting it up, a fee), in the company's currency: counted once in its "
+        "return, in the month it started running. What each email, text or activity costs "
+        "is on its step.",
+    )
+    cost = fields.Monetary(
+        compute="_compute_results",
+        help="Fixed cost + each step's runs done (not in test mode) × its cost per run.",
+    )
+    touch_converted_count = fields.Integer(
+        "Converted after a touch",
+        compute="_compute_results",
+        help="Enrolments invoiced within the attribution window after a touch (email, text, "
+        "survey invitation): their revenue goes to the step whose touch came last before "
+        "the first invoice.",
+    )
+    conversion_rate = fields.Float(
+        "Conversion rate (%)",
+        compute="_compute_results",
+        digits=(16, 1),
+        help="Converted after a touch / enrolled.",
+    )
+    return_amount = fields.Monetary(
+        "Return",
+        compute="_compute_results",
+        groups="account.group_account_invoice",
+        help="Attributed revenue − cost.",
+    )
+    roi = fields.Float(
+        "ROI",
+        compute="_compute_results",
+        digits=(16, 2),
+        groups="account.group_account_invoice",
+        help="Return / cost: 2.00 means the rule brought back twice what it cost, on top of "
+        "its cost; 0 when nothing was spent.",
+    )
 
     _sql_constraints = [
         ("cooldown_positive", "CHECK (cooldown_days >= 0)", "The cooldown cannot be negative."),
         ("attribution_positive", "CHECK (attribution_days >= 0)", "The window cannot be negative."),
     ]
+
+    @api.constrains("fixed_cost")
+    def _check_fixed_cost(self):
+        for rule in self:
+            if rule.fixed_cost < 0:
+                raise ValidationError(
+                    self.env._(
+                        "Rule %(name)s: the fixed cost cannot be negative (%(cost)s).",
+                        name=rule.name,
+                        cost=rule.fixed_cost,
+                    )
+                )
 
     def _compute_results(self):
         Enrolment = self.env["pulse.enrolment"]
@@ -178,6 +230,39 @@ class PulseRule(models.Model):
             rule.run_skipped_count = runs.get((rule, "skipped"), 0)
             rule.run_failed_count = runs.get((rule, "failed"), 0)
             rule.revenue = revenue.get(rule, 0)
+        self._compute_return(revenue)
+
+    def _compute_return(self, revenue):
+        """Cost, conversion and return of each rule (revenue: {rule: attributed revenue});
+        return and ROI only for who may see the revenue."""
+        with_revenue = (
+            self.env["pulse.enrolment"]._fields["attributed_revenue"].is_accessible(self.env)
+        )
+        run_counts = self.env["pulse.step.run"]._read_group(
+            [("rule_id", "in", self.ids), ("state", "=", "done"), ("test_mode", "=", False)],
+            ["rule_id", "step_id"],
+            ["__count"],
+        )
+        run_cost = {}
+        for rule, step, count in run_counts:
+            run_cost[rule] = run_cost.get(rule, 0) + count * step.cost_per_run
+        converted = dict(
+            self.env["pulse.enrolment"]._read_group(
+                [("rule_id", "in", self.ids), ("converting_step_id", "!=", False)],
+                ["rule_id"],
+                ["__count"],
+            )
+        )
+        for rule in self:
+            rule.cost = rule.fixed_cost + run_cost.get(rule, 0)
+            rule.touch_converted_count = converted.get(rule, 0)
+            rule.conversion_rate = (
+                PERCENT * rule.touch_converted_count / rule.enrolled_count
+                if rule.enrolled_count
+                else 0
+            )
+            rule.return_amount = revenue.get(rule, 0) - rule.cost if with_revenue else 0
+            rule.roi = rule.return_amount / rule.cost if with_revenue and rule.cost else 0
 
     # ---------------------------------------------------------------- checks
     @api.constrains("domain", "exit_domain", "user_id", "company_id")
@@ -290,6 +375,15 @@ class PulseRule(models.Model):
         action = self.env["ir.actions.actions"]._for_xml_id("customer_pulse.action_pulse_enrolment")
         action["domain"] = [("rule_id", "=", self.id)]
         action["context"] = {"create": False}
+        return action
+
+    def action_open_return(self):
+        self.ensure_one()
+        action = self.env["ir.actions.actions"]._for_xml_id(
+            "customer_pulse.action_pulse_rule_return"
+        )
+        action["domain"] = [("rule_id", "=", self.id)]
+        action["context"] = {"pivot_row_groupby": ["step_id"]}
         return action
 
     def action_open_runs(self):

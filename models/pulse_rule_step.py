@@ -37,6 +37,10 @@ ACTION_MODELS = {
     "webhook": "pulse.action.webhook",
     "server_action": "pulse.action.server_action",
 }
+# what one run of an action usually costs, in the company's currency: an email or a survey
+# invitation (sending), a text message (the gateway), an activity (the time of whoever does
+# it); a step starts from its action's figure, which its author changes to their own
+DEFAULT_COST_PER_RUN = {"email": 0.02, "survey": 0.02, "sms": 0.08, "activity": 2.0}
 
 
 class PulseRuleStep(models.Model):
@@ -142,6 +146,37 @@ class PulseRuleStep(models.Model):
     run_done_count = fields.Integer("Done", compute="_compute_run_counts")
     run_skipped_count = fields.Integer("Skipped", compute="_compute_run_counts")
     run_failed_count = fields.Integer("Failed", compute="_compute_run_counts")
+    # return (report/pulse_rule_return.py reads the same figures for every rule and month)
+    currency_id = fields.Many2one(related="rule_id.currency_id")
+    cost_per_run = fields.Monetary(
+        compute="_compute_cost_per_run",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="What one run of this step costs, in the company's currency: per email or "
+        "survey invitation sent, per text message, per activity (the time of whoever does "
+        "it), per call… Counted for each run done, not in test mode. Set to the action's "
+        "usual cost when the action changes (0.02 per email or survey invitation, 0.08 per "
+        "text, 2.00 per activity, nothing otherwise): change it to your own.",
+    )
+    run_cost = fields.Monetary(
+        "Cost",
+        compute="_compute_return",
+        help="Runs done (not in test mode) × cost per run.",
+    )
+    converted_count = fields.Integer(
+        "Converted",
+        compute="_compute_return",
+        help="Enrolments whose first invoice within the attribution window came after a touch "
+        "of this step (the last touch before it): their revenue is this step's.",
+    )
+    revenue = fields.Monetary(
+        "Attributed revenue",
+        compute="_compute_return",
+        groups="account.group_account_invoice",
+        help="Revenue of the enrolments this step converted (its touch came last before the "
+        "customer's first invoice within the rule's attribution window).",
+    )
 
     @api.depends("delay", "delay_unit", "parent_id", "action", "condition")
     def _compute_summary(self):
@@ -167,6 +202,36 @@ class PulseRuleStep(models.Model):
             step.run_done_count = counts.get((step, "done"), 0)
             step.run_skipped_count = counts.get((step, "skipped"), 0)
             step.run_failed_count = counts.get((step, "failed"), 0)
+
+    @api.depends("action")
+    def _compute_cost_per_run(self):
+        for step in self:
+            step.cost_per_run = DEFAULT_COST_PER_RUN.get(step.action, 0.0)
+
+    def _compute_return(self):
+        runs = dict(
+            self.env["pulse.step.run"]._read_group(
+                [("step_id", "in", self.ids), ("state", "=", "done"), ("test_mode", "=", False)],
+                ["step_id"],
+                ["__count"],
+            )
+        )
+        Enrolment = self.env["pulse.enrolment"]
+        aggregates = ["__count"]
+        with_revenue = Enrolment._fields["attributed_revenue"].is_accessible(self.env)
+        if with_revenue:
+            aggregates.append("attributed_revenue:sum")
+        converted = {
+            step: values
+            for step, *values in Enrolment._read_group(
+                [("converting_step_id", "in", self.ids)], ["converting_step_id"], aggregates
+            )
+        }
+        for step in self:
+            step.run_cost = runs.get(step, 0) * step.cost_per_run
+            values = converted.get(step, (0, 0))
+            step.converted_count = values[0]
+            step.revenue = values[1] if with_revenue else 0
 
     def _compute_mail_counts(self):
         # sudo: counts only, of the step's own tracking mailing, for whoever may read the step
@@ -232,6 +297,18 @@ class PulseRuleStep(models.Model):
         for step in self:
             if step.parent_id and step.parent_id.rule_id != step.rule_id:
                 raise ValidationError(self.env._("A step follows a step of the same rule."))
+
+    @api.constrains("cost_per_run")
+    def _check_cost_per_run(self):
+        for step in self:
+            if step.cost_per_run < 0:
+                raise ValidationError(
+                    self.env._(
+                        "Step %(name)s: the cost per run cannot be negative (%(cost)s).",
+                        name=step.name,
+                        cost=step.cost_per_run,
+                    )
+                )
 
     @api.constrains("condition")
     def _check_condition(self):

@@ -13,3 +13,6 @@ from . import pulse_customer_sheet
 from . import pulse_stage_conversion
 from . import pulse_quote_funnel
 from . import pulse_work_done
+from . import pulse_rule_return
+from . import pulse_segment_revenue
+from . import pulse_segment_action_return

@@ -1,0 +1,92 @@
+from odoo import fields, models, tools
+from odoo.tools import SQL
+
+
+class PulseSegmentRevenue(models.Model):
+    """Revenue of each segment's members per month: the invoices and credit notes of every
+    customer who was a member (now or in the past), dated while they were a member (from the
+    day they entered to the day before they left). A customer counts in every segment they
+    were in on the invoice's date. Read through the index of the facts on posted customer
+    invoices (commercial partner, company), one membership at a time."""
+
+    _name = "pulse.segment.revenue"
+    _description = "Segment revenue over time"
+    _auto = False
+    _order = "date desc, segment_id"
+    _rec_name = "segment_id"
+    _depends = {
+        "pulse.segment.member": ["segment_id", "partner_id", "date_entered", "date_left"],
+        "pulse.segment": ["company_id"],
+        "account.move": [
+            "commercial_partner_id",
+            "company_id",
+            "state",
+            "move_type",
+            "invoice_date",
+            "amount_untaxed_signed",
+        ],
+        "res.company": ["currency_id"],
+    }
+
+    segment_id = fields.Many2one("pulse.segment", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True)
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    date = fields.Date("Month", readonly=True, help="The month of the invoices.")
+    buyer_count = fields.Integer(
+        "Buyers",
+        readonly=True,
+        help="Members invoiced in the month (a customer invoiced in two months counts in each).",
+    )
+    invoice_count = fields.Integer("Invoices", readonly=True)
+    revenue = fields.Monetary(
+        readonly=True,
+        groups="account.group_account_invoice",
+        help="Invoiced to the members while they were members, untaxed, net of credit notes, "
+        "in the company's currency.",
+    )
+
+    def _select(self):
+        return SQL(
+            """
+            SELECT ROW_NUMBER() OVER (ORDER BY mem.segment_id, %(month)s) AS id,
+                   %(month)s AS date,
+                   mem.segment_id, seg.company_id, co.currency_id,
+                   COUNT(DISTINCT m.commercial_partner_id) AS buyer_count,
+                   COUNT(*) FILTER (WHERE m.move_type = 'out_invoice') AS invoice_count,
+                   SUM(m.amount_untaxed_signed) AS revenue
+            """,
+            month=self._month(),
+        )
+
+    def _from(self):
+        return SQL(
+            """
+              FROM pulse_segment_member mem
+              JOIN pulse_segment seg ON seg.id = mem.segment_id
+              JOIN res_company co ON co.id = seg.company_id
+              JOIN account_move m
+                ON m.commercial_partner_id = mem.partner_id AND m.company_id = seg.company_id
+               AND m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
+               AND m.invoice_date >= mem.date_entered::date
+               AND (mem.date_left IS NULL OR m.invoice_date < mem.date_left::date)
+            """
+        )
+
+    def _group_by(self):
+        return SQL("GROUP BY mem.segment_id, %s, seg.company_id, co.currency_id", self._month())
+
+    def _month(self):
+        return SQL("date_trunc('month', m.invoice_date)::date")
+
+    def _query(self):
+        return SQL("%s %s %s", self._select(), self._from(), self._group_by())
+
+    def init(self):
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(
+            SQL(
+                "CREATE OR REPLACE VIEW %s AS (%s)",
+                SQL.identifier(self._table),
+                self._query(),
+            )
+        )
