@@ -9,8 +9,9 @@ class PulseAction(models.AbstractModel):
       the rule is switched on);
     - `_act(run)`: do it for one run, returning the record it made (or None); raises
       RunSkipped (pulse_step_run.py) with the reason when the customer cannot get it;
-    - `_act_batch(runs)`: do it for many runs of one step at once ({run: record}), or None
-      when the family has no batch form: the runs then act alone;
+    - `_act_batch(runs)`: do it for many runs of one step at once ({run: record, or the
+      error that run failed with, alone}), or None when the family has no batch form: the
+      runs then act alone;
     - external families (webhook, SMS gateway) answer `_is_external(run)` and build the
       call in `_request(run)`: the engine makes it exactly once (pulse.step.run
       `_call_external`);
@@ -35,8 +36,9 @@ class PulseAction(models.AbstractModel):
 
     @api.model
     def _act_batch(self, runs):
-        """{run: record} when the step acted for all these runs at once (one per customer),
-        None when the family has no batch form."""
+        """{run: record, or the error (RunSkipped: the reason) that kept that run from
+        acting} when the step acted for all these runs at once (one per customer), None when
+        the family has no batch form."""
         return None
 
     @api.model

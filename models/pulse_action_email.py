@@ -1,17 +1,42 @@
+import logging
+
 from markupsafe import Markup
 
-from odoo import api, models
-from odoo.exceptions import UserError
-from odoo.tools import email_normalize
+from odoo import Command, api, models
+from odoo.tools import email_normalize, is_html_empty
+
+from ..tools.mail_queue import insert_rows, queue_mails
+
+_logger = logging.getLogger(__name__)
 
 # links a tracked email keeps as they are (as a mass mailing does)
 UNTRACKED_LINKS = ["/unsubscribe_from_list", "/view", "/cards/"]
+# what a step's template renders for each email: the fields Odoo's send_mail renders, less
+# the files (a template with files is sent by Odoo's send_mail_batch)
+RENDERED = (
+    "auto_delete",
+    "body_html",
+    "email_cc",
+    "email_from",
+    "email_to",
+    "mail_server_id",
+    "model",
+    "partner_to",
+    "reply_to",
+    "res_id",
+    "scheduled_date",
+    "subject",
+)
 
 
 class PulseActionEmail(models.AbstractModel):
     """Send an email from the step's template, queued (never sent inside the run) and
     tracked under the step's mailing like a mass mailing (opens, clicks, bounces, replies).
-    In test mode, to the rule's test address only."""
+    In test mode, to the rule's test address only.
+
+    The emails of a batch are made together: the template rendered once for all the
+    customers, the emails and their traces created in one go each. A customer whose email
+    cannot be rendered fails alone."""
 
     _name = "pulse.action.email"
     _inherit = "pulse.action"
@@ -29,56 +54,189 @@ class PulseActionEmail(models.AbstractModel):
 
     @api.model
     def _act(self, run):
-        template = run.step_id.mail_template_id
-        values = None
-        if run.test_mode:
-            values = {"email_to": run.rule_id.test_email, "recipient_ids": [], "partner_ids": []}
-        # sudo: the engine renders and queues the step's email for the company
-        mail_id = template.sudo().send_mail(
-            run.partner_id.id, force_send=False, raise_exception=True, email_values=values
-        )
-        mail = self.env["mail.mail"].sudo().browse(mail_id)
-        if not run.test_mode:
-            self._track({run: mail})
+        mail = self._queue(run)[run]
+        if isinstance(mail, Exception):
+            raise mail
         return mail
 
     @api.model
     def _act_batch(self, runs):
-        """One rendering of the template for all the customers (not in test mode)."""
-        if any(runs.mapped("test_mode")):
-            return None
-        # sudo: the engine renders the step's template for the company, whoever runs
-        # the cron
-        template = runs[0].step_id.mail_template_id.sudo()
-        mails = template.send_mail_batch(
-            runs.partner_id.ids, force_send=False, raise_exception=True
-        )
-        by_partner = {mail.res_id: mail for mail in mails}
-        if len(by_partner) != len(runs):
-            raise UserError(self.env._("the batch did not make one email per customer"))
-        produced = {run: by_partner[run.partner_id.id] for run in runs}
-        self._track(produced)
+        return self._queue(runs)
+
+    # ---------------------------------------------------------------- queueing
+    @api.model
+    def _queue(self, runs):
+        """Queue the emails of these runs (of one step, one customer each): {run: mail.mail,
+        or the error that kept that customer's email from being made}."""
+        step = runs[0].step_id
+        # sudo: the engine renders and queues the step's emails for the company, whoever
+        # runs the cron
+        template = step.mail_template_id.sudo()
+        tracked = runs.filtered(lambda r: not r.test_mode)
+        mailing = step._tracking_mailing() if tracked else None
+        if template.attachment_ids or template.report_template_ids:
+            produced = self._queue_by_odoo(template, runs)
+        else:
+            produced = self._queue_rendered(template, runs, mailing)
+        made = {r: m for r, m in produced.items() if not isinstance(m, Exception)}
+        if mailing and made:
+            self._track({r: m for r, m in made.items() if r in tracked}, mailing)
         return produced
 
     @api.model
-    def _track(self, produced):
-        """Put these emails ({run: mail.mail} of one step) under their step's tracking
-        mailing: a trace per email (opens, clicks, bounces, replies) and tracked links."""
-        mailing = next(iter(produced)).step_id._tracking_mailing()
-        vals = {"mass_mailing_id": mailing.id}
-        # sudo: the engine's emails are filed under the step's tracking mailing
-        mails = self.env["mail.mail"].sudo().concat(*produced.values())
-        mails.write({"mailing_id": mailing.id})
-        for mail in mails:
-            if "href" in (mail.body_html or ""):  # tracked links, as a mass mailing has
-                mail.body_html = mailing._shorten_links(
-                    mail.body_html, vals, blacklist=UNTRACKED_LINKS
+    def _test_values(self, run):
+        """In test mode, the email goes to the rule's test address only."""
+        return {"email_to": run.rule_id.test_email, "recipient_ids": [], "partner_ids": []}
+
+    @api.model
+    def _queue_rendered(self, template, runs, mailing):
+        """The template rendered once for all the customers (one by one only when that
+        fails, to find who it fails for), the emails made together (tools/mail_queue.py)."""
+        rendered = self._render(template, runs.partner_id.ids)
+        produced, vals_list, made = {}, [], []
+        for run in runs:
+            values = rendered[run.partner_id.id]
+            if isinstance(values, Exception):
+                produced[run] = values
+                continue
+            vals_list.append(self._mail_values(run, values, mailing))
+            made.append(run)
+        mails = queue_mails(self.env, vals_list)
+        produced.update(zip(made, mails, strict=True))
+        return produced
+
+    @api.model
+    def _render(self, template, partner_ids):
+        """{customer: the email's values as Odoo's send_mail renders them (the template's
+        layout around the body), or the error rendering them raised}: for all the customers
+        at once, or one by one when that fails, to find who it fails for (each in a
+        savepoint: a failing render may have broken the transaction)."""
+        try:
+            with self.env.cr.savepoint():
+                return self._render_together(template, partner_ids)
+        except Exception as e:  # one bad customer: find which
+            _logger.info(
+                "pulse: rendering %s for %s customers failed: %s", template, len(partner_ids), e
+            )
+        rendered = {}
+        for partner_id in partner_ids:
+            try:
+                with self.env.cr.savepoint():
+                    rendered.update(self._render_together(template, [partner_id]))
+            except Exception as e:
+                rendered[partner_id] = e
+        return rendered
+
+    @api.model
+    def _render_together(self, template, partner_ids):
+        """One rendering of `template` for all these customers, then its layout around
+        each body, in each customer's language (as mail.template.send_mail_batch does)."""
+        rendered = template._generate_template(partner_ids, RENDERED)
+        layout = template.email_layout_xmlid
+        if not layout:
+            return rendered
+        env = template.env
+        customers = env["res.partner"].browse(partner_ids)
+        langs = template._render_lang(partner_ids) if template.lang else {}
+        companies = customers._mail_get_companies(default=env.company)
+        model = env["ir.model"]._get("res.partner")
+        for customer in customers:
+            values = rendered[customer.id]
+            lang = langs.get(customer.id) or False
+            Render = (
+                env["mail.render.mixin"].with_context(lang=lang)
+                if lang
+                else env["mail.render.mixin"]
+            )
+            context = {
+                "message": env["mail.message"]
+                .sudo()
+                .new({"body": values["body_html"], "record_name": customer.display_name}),
+                "subtype": env["mail.message.subtype"].sudo(),
+                "model_description": (
+                    model.with_context(lang=lang) if lang else model
+                ).display_name,
+                "record_name": False,
+                "subtitles": False,
+                "company": companies.get(customer.id) or env.company,
+                "email_add_signature": False,
+                "signature": "",
+                "website_url": "",
+                "is_html_empty": is_html_empty,
+            }
+            body = Render._render_encapsulate(layout, values["body_html"], context, customer)
+            values["body_html"] = body or values["body_html"]
+        return rendered
+
+    @api.model
+    def _mail_values(self, run, values, mailing):
+        """What mail.mail is created with for `run` from the template's rendered `values`
+        (as Odoo's send_mail makes it), filed under the step's `mailing` with its links
+        tracked, or to the test address in test mode."""
+        vals = dict(values)
+        recipients = vals.pop("partner_ids", [])
+        if not vals.get("email_from"):
+            vals.pop("email_from", None)
+        vals.update(
+            body=vals["body_html"],
+            recipient_ids=[Command.link(pid) for pid in recipients],
+            partner_ids=[Command.set(recipients)],
+        )
+        if run.test_mode:
+            vals.update(self._test_values(run))
+            return vals
+        vals.update(
+            mailing_id=mailing.id, body_html=self._tracked_links(vals["body_html"], mailing)
+        )
+        return vals
+
+    @api.model
+    def _tracked_links(self, body, mailing):
+        """`body` with its links tracked under `mailing`, as a mass mailing has them."""
+        if "href" not in (body or ""):
+            return body
+        return mailing._shorten_links(
+            body, {"mass_mailing_id": mailing.id}, blacklist=UNTRACKED_LINKS
+        )
+
+    @api.model
+    def _queue_by_odoo(self, template, runs):
+        """A template with files: Odoo's send_mail_batch makes the emails (and their files
+        per customer), by test mode."""
+        produced = {}
+        for test_mode in (False, True):
+            group = runs.filtered(lambda r, t=test_mode: r.test_mode == t)
+            if not group:
+                continue
+            mails = template.send_mail_batch(
+                group.partner_id.ids,
+                force_send=False,
+                raise_exception=True,
+                email_values=self._test_values(group[0]) if test_mode else None,
+            )
+            by_partner = {mail.res_id: mail for mail in mails}
+            produced.update({run: by_partner[run.partner_id.id] for run in group})
+        return produced
+
+    @api.model
+    def _track(self, produced, mailing):
+        """Put these emails ({run: mail.mail} of one step) under its tracking `mailing`: a
+        trace per email (opens, clicks, bounces, replies), all in one create."""
+        for mail in self.env["mail.mail"].sudo().concat(*produced.values()):
+            if mail.mailing_id != mailing:  # made by Odoo's send_mail_batch
+                mail.write(
+                    {
+                        "mailing_id": mailing.id,
+                        "body_html": self._tracked_links(mail.body_html, mailing),
+                    }
                 )
         traces = [
             {
                 "trace_type": "mail",
                 "mail_mail_id": mail.id,
+                "mail_mail_id_int": mail.id,  # as mailing.trace.create sets it
                 "mass_mailing_id": mailing.id,
+                "campaign_id": mailing.campaign_id.id,
                 "model": "res.partner",
                 "res_id": run.partner_id.id,
                 "email": email_normalize(run.partner_id.email or ""),
@@ -87,7 +245,7 @@ class PulseActionEmail(models.AbstractModel):
             for run, mail in produced.items()
         ]
         # sudo: the traces are the engine's record of what it sent
-        self.env["mailing.trace"].sudo().create(traces)
+        insert_rows(self.env["mailing.trace"].sudo(), traces)
 
     @api.model
     def _preview(self, step, partner):

@@ -1,11 +1,13 @@
 import base64
 import logging
 import time
+from collections import defaultdict
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.tools import SQL, email_normalize
+from odoo.tools import SQL, email_normalize, frozendict
 
+from ..tools.mail_queue import queue_mails
 from ..tools.schema import create_missing_indexes
 
 _logger = logging.getLogger(__name__)
@@ -279,26 +281,28 @@ class PulseFollowupEvent(models.Model):
     @api.model
     def _process_due(self, limit=BATCH, deadline=None, ids=None):
         """Claim and send up to `limit` due reminders (only `ids`, when given); past
-        `deadline` (time.monotonic()) the ones not started are given back. Each is checked
-        again and sent in a savepoint: one bad customer fails only its own reminder.
-        Returns how many were handled."""
+        `deadline` (time.monotonic()) the ones not started are given back. What they need
+        is read, and their emails rendered, for all of them at once (_prepare); each is
+        then checked again and sent in a savepoint: one bad customer fails only its own
+        reminder. Returns how many were handled."""
         events = self._claim(limit if ids is None else len(ids), ids)
+        batch = events._prepare()
         left = events
         for event in events:
             if deadline is not None and left != events and time.monotonic() > deadline:
                 break
-            event._guarded()
+            event._guarded(batch)
             left -= event
         left._release()
         if events:
             self.env["pulse.followup"]._refresh(events.partner_id.ids)
         return len(events) - len(left)
 
-    def _guarded(self):
+    def _guarded(self, batch=None):
         now = fields.Datetime.now()
         try:
             with self.env.cr.savepoint():
-                self._act()
+                self._act(batch)
         except FollowupSkipped as skip:
             self.write({"state": "skipped", "reason": str(skip), "executed_at": now})
         except FollowupFailed as failure:
@@ -314,17 +318,31 @@ class PulseFollowupEvent(models.Model):
                 }
             )
 
-    # ------------------------------------------------------------------ sending
-    def _concerned_invoices(self):
-        """(invoices to list, disputed invoices left out) as they are now."""
-        self.ensure_one()
+    # ---------------------------------------------------------------- the batch
+    def _prepare(self):
+        """What these claimed reminders need, read for all of them at once: the promises
+        in force, the invoices each lists, and their emails rendered once per level and
+        company for all its customers (levels that attach the invoices' PDFs send each
+        alone). {"promises": {(customer, company): promise}, "invoices": {reminder:
+        (listed, disputed)}, "emails": {reminder: mail values, or the error rendering them
+        raised}}."""
+        batch = {"promises": self._promises_in_force(), "invoices": self._invoices_listed()}
+        batch["emails"] = self._render_emails(batch)
+        return batch
+
+    def _cutoff(self):
+        """The due date up to which this reminder's level lists invoices."""
         today = fields.Date.context_today(self)
         delay = self.level_id.delay
-        cutoff = today + timedelta(days=-delay) if delay < 0 else today - timedelta(days=1)
-        invoices = self.env["account.move"].search(
+        return today + timedelta(days=-delay) if delay < 0 else today - timedelta(days=1)
+
+    def _open_invoices(self, cutoff):
+        """Open posted invoices of these reminders' customers and companies due by
+        `cutoff`, oldest due first."""
+        return self.env["account.move"].search(
             [
-                ("commercial_partner_id", "=", self.partner_id.id),
-                ("company_id", "=", self.company_id.id),
+                ("commercial_partner_id", "in", self.partner_id.ids),
+                ("company_id", "in", self.company_id.ids),
                 ("move_type", "=", "out_invoice"),
                 ("state", "=", "posted"),
                 ("amount_residual", ">", 0),
@@ -332,28 +350,92 @@ class PulseFollowupEvent(models.Model):
             ],
             order="invoice_date_due, id",
         )
-        disputed = invoices.filtered("pulse_disputed")
-        return invoices - disputed, disputed
+
+    def _invoices_listed(self):
+        """{reminder: (invoices to list, disputed invoices left out)}, read together."""
+        if not self:
+            return {}
+        cutoffs = {event: event._cutoff() for event in self}
+        moves = self._open_invoices(max(cutoffs.values()))
+        by_customer = defaultdict(list)  # in the search's order
+        for move in moves:
+            by_customer[move.commercial_partner_id, move.company_id].append(move.id)
+        listed = {}
+        for event, cutoff in cutoffs.items():
+            invoices = moves.browse(by_customer[event.partner_id, event.company_id]).filtered(
+                lambda m, c=cutoff: m.invoice_date_due <= c
+            )
+            disputed = invoices.filtered("pulse_disputed")
+            listed[event] = (invoices - disputed, disputed)
+        return listed
+
+    def _promises_in_force(self):
+        """{(customer, company): the promise in force} of these reminders."""
+        promises = self.env["pulse.followup.promise"].search(
+            [
+                ("partner_id", "in", self.partner_id.ids),
+                ("company_id", "in", self.company_id.ids),
+                ("state", "=", "open"),
+                ("check_date", ">=", fields.Date.context_today(self)),
+            ]
+        )
+        in_force = {}
+        for promise in promises:
+            in_force.setdefault((promise.partner_id.id, promise.company_id.id), promise)
+        return in_force
+
+    def _render_emails(self, batch):
+        """{reminder: mail values, or the error rendering them raised} of the reminders
+        whose level sends an email without the invoices' PDFs: one rendering of the
+        level's template per level and company for all their customers, each listing its
+        own invoices."""
+        groups = defaultdict(list)
+        for event in self:
+            level, (listed, _disputed) = event.level_id, batch["invoices"][event]
+            sends = level.send_email and level.mail_template_id and not level.attach_invoices
+            promised = (event.partner_id.id, event.company_id.id) in batch["promises"]
+            if sends and listed and not promised:
+                groups[level, event.company_id].append(event)
+        Email = self.env["pulse.action.email"]
+        rendered = {}
+        for (level, company), events in groups.items():
+            customers = [event.partner_id.id for event in events]
+            if len(set(customers)) < len(customers):
+                continue  # one customer twice (two episodes): each renders alone
+            listing = frozendict(
+                {event.partner_id.id: tuple(batch["invoices"][event][0].ids) for event in events}
+            )
+            # sudo: the company sends its reminders, whoever runs them
+            template = (
+                level.mail_template_id.sudo()
+                .with_company(company)
+                .with_context(pulse_followup_invoice_ids=listing)
+            )
+            values = Email._render(template, customers)
+            rendered.update({event: values[event.partner_id.id] for event in events})
+        return rendered
+
+    # ------------------------------------------------------------------ sending
+    def _concerned_invoices(self):
+        """(invoices to list, disputed invoices left out) as they are now."""
+        self.ensure_one()
+        return self._invoices_listed()[self]
 
     def _promise_in_force(self):
         self.ensure_one()
-        return self.env["pulse.followup.promise"].search(
-            [
-                ("partner_id", "=", self.partner_id.id),
-                ("company_id", "=", self.company_id.id),
-                ("state", "=", "open"),
-                ("check_date", ">=", fields.Date.context_today(self)),
-            ],
-            limit=1,
+        return self._promises_in_force().get(
+            (self.partner_id.id, self.company_id.id), self.env["pulse.followup.promise"]
         )
 
-    def _act(self):
-        """Check again, then send through each channel of the level and mark done."""
+    def _act(self, batch=None):
+        """Check again, then send through each channel of the level and mark done (with
+        what `batch` read and rendered for it, see _prepare; alone without)."""
         self.ensure_one()
-        promise = self._promise_in_force()
+        batch = batch or self._prepare()
+        promise = batch["promises"].get((self.partner_id.id, self.company_id.id))
         if promise:
             raise FollowupSkipped(self.env._("promise until %(date)s", date=promise.check_date))
-        invoices, disputed = self._concerned_invoices()
+        invoices, disputed = batch["invoices"][self]
         if not invoices:
             if disputed:
                 raise FollowupSkipped(self.env._("disputed"))
@@ -364,7 +446,11 @@ class PulseFollowupEvent(models.Model):
         attempted = False
         if level.send_email:
             attempted = True
-            self._channel(problems, self.env._("email"), self._send_email, invoices, vals)
+
+            def send_email(invoices):
+                return self._send_email(invoices, batch["emails"].get(self))
+
+            self._channel(problems, self.env._("email"), send_email, invoices, vals)
         if level.send_sms:
             attempted = True
             self._channel(problems, self.env._("text"), self._send_sms, invoices, vals)
@@ -406,10 +492,11 @@ class PulseFollowupEvent(models.Model):
         )
         return contacts[:1] or partner
 
-    def _send_email(self, invoices):
+    def _send_email(self, invoices, rendered=None):
         """Queue one email listing these invoices, from the company, with its header and
         the invoices' PDFs. A blacklisted address still gets it (a reminder of a debt is
-        not marketing); an address that bounced does not."""
+        not marketing); an address that bounced does not. `rendered`: its values, rendered
+        with the batch's (see _render_emails); rendered here when None."""
         level, partner, company = self.level_id, self.partner_id, self.company_id
         recipient = self._recipient()
         email = email_normalize(recipient.email or "")
@@ -427,6 +514,8 @@ class PulseFollowupEvent(models.Model):
             "recipient_ids": [fields.Command.set(recipient.ids)],
             "partner_ids": [fields.Command.set(recipient.ids)],
         }
+        if rendered is not None:
+            return {"mail_id": self._queue_rendered(rendered, values).id}
         if level.attach_invoices:
             values["attachments"] = self._invoice_pdfs(invoices)
         # sudo: the company sends its reminder, whoever runs it
@@ -439,6 +528,18 @@ class PulseFollowupEvent(models.Model):
             partner.id, force_send=False, raise_exception=True, email_values=values
         )
         return {"mail_id": mail_id}
+
+    def _queue_rendered(self, rendered, values):
+        """The email made from its `rendered` values (see _render_emails) and these
+        `values` on top, as template.send_mail makes it (tools/mail_queue.py)."""
+        if isinstance(rendered, Exception):
+            raise rendered
+        vals = dict(rendered)
+        vals.pop("partner_ids", None)
+        if not vals.get("email_from"):
+            vals.pop("email_from", None)
+        vals.update(body=vals["body_html"], **values)
+        return queue_mails(self.env, [vals])
 
     def _invoice_pdfs(self, invoices):
         """(file name, base64 content) of each invoice's PDF, generated now and kept on the
@@ -567,8 +668,9 @@ class PulseFollowupEvent(models.Model):
             body += " " + self.env._("Left out, disputed: %s.", ", ".join(disputed.mapped("name")))
         if self.reason:
             body += " " + self.reason
-        # sudo: the note records what the follow-up sent, whoever reads the customer
-        self.partner_id.sudo().message_post(body=body, subtype_xmlid="mail.mt_note")
+        # sudo: the note records what the follow-up sent, whoever reads the customer; a note
+        # notifies no one: logged without message_post's notification round
+        self.partner_id.sudo()._message_log_batch({self.partner_id.id: body})
 
     # ------------------------------------------------------------------ actions
     def action_send_now(self):

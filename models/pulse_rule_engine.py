@@ -1,22 +1,28 @@
 import logging
 import time
+from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..tools.cron import batch_committer
+from ..tools.params import param_key, setting
 from .pulse_step_run import RunSkipped
 
 _logger = logging.getLogger(__name__)
 
 BATCH = 200  # runs claimed per transaction
 TIME_BUDGET = 50  # seconds a cron call works before handing over (Odoo kills a cron at 120 s)
+# each call of the engine looks after the enrolments of the customers whose orders or
+# invoices are dated this recently (it runs every 15 minutes, and when an order is confirmed)
+UPKEEP_LOOKBACK = timedelta(hours=2)
 
 
 class PulseRuleEngine(models.AbstractModel):
     """The rules' engine, run by its cron: enrol the customers the running rules let in,
     then run the due steps in batches (claimed on pulse.step.run, checked against the
     rules' policies on pulse.rule.policy, acted by their action family, pulse.action.*),
-    then the enrolments' upkeep. Documents that trigger rules wake it up."""
+    then the enrolments' upkeep (see _upkeep). Documents that trigger rules wake it up."""
 
     _name = "pulse.rule.engine"
     _description = "Rule engine"
@@ -37,7 +43,7 @@ class PulseRuleEngine(models.AbstractModel):
         Run._sweep_lost_calls()
         self._enrol_all()
         commit()
-        done = 0
+        done, spent = 0, False
         while True:
             processed = self._process_due(BATCH, deadline=deadline, commit=commit)
             done += processed
@@ -46,10 +52,18 @@ class PulseRuleEngine(models.AbstractModel):
                 break
             if time.monotonic() > deadline:
                 self._wake_up()  # the budget is spent: the next call goes on
+                spent = True
                 break
-        self.env["pulse.enrolment"]._sweep()
-        remaining = Run.search_count(
-            [("state", "=", "scheduled"), ("scheduled_at", "<=", fields.Datetime.now())]
+        self._upkeep()
+        # what is left is reported only when the budget is not spent: the scheduler runs a
+        # job that reports more work again in the same worker, whose time limit (120 s)
+        # would then kill it mid-batch; a spent call leaves the rest to the wake-up above
+        remaining = (
+            0
+            if spent
+            else Run.search_count(
+                [("state", "=", "scheduled"), ("scheduled_at", "<=", fields.Datetime.now())]
+            )
         )
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return done
@@ -79,8 +93,9 @@ class PulseRuleEngine(models.AbstractModel):
         emails, one INSERT of all the activities); if the batch fails, each run acts on its
         own, so that one bad record fails only its own run. Past `deadline`
         (time.monotonic()), the runs not acted yet are given back. External calls come
-        last, each exactly once (see pulse.step.run _call_external); `commit` ends a
-        transaction (the engine's cron commits, a plain call only flushes)."""
+        last, each exactly once (see pulse.step.run _call_external). The batch's enrolments
+        are looked after at its end (converted, completed, revenue attributed); `commit`
+        ends a transaction (the engine's cron commits, a plain call only flushes)."""
         commit = commit or self.env.flush_all
         runs = self.env["pulse.step.run"]._claim(limit)
         facts = self.env["pulse.rule.policy"]._due_facts(runs)
@@ -97,6 +112,8 @@ class PulseRuleEngine(models.AbstractModel):
             self._wake_up()
         commit()  # the batch's effects, and the claims of its external calls
         external._call_external(commit, deadline)
+        if runs:  # the upkeep of the batch's enrolments: converted, completed, attributed
+            self.env["pulse.enrolment"]._sweep(SQL("AND e.id = ANY(%s)", runs.enrolment_id.ids))
         return len(runs) - len(left)
 
     @api.model
@@ -143,10 +160,61 @@ class PulseRuleEngine(models.AbstractModel):
                         break
                     run._guarded(run._act)
                     left -= run
-            else:
-                group._finish(produced)
-                left -= group
+                continue
+            failed = group.browse()
+            for run, error in produced.items():
+                if isinstance(error, Exception):  # that customer alone
+                    run._fail(error)
+                    failed |= run
+            (group - failed)._finish({r: p for r, p in produced.items() if r not in failed})
+            left -= group
         return left
+
+    # ----------------------------------------------------------------- upkeep
+    @api.model
+    def _upkeep(self):
+        """The enrolments' upkeep (pulse.enrolment _sweep) at the end of a call: for all of
+        them at the first call of the day, which also catches what no date shows (an
+        invoice cancelled, a step deleted, a back-dated order); otherwise for the customers
+        whose orders or invoices are dated since UPKEEP_LOOKBACK only. The enrolments of
+        the runs a batch handled had theirs with the batch (_process_due): nothing is left
+        to look at for the others, which did not change."""
+        Enrolment = self.env["pulse.enrolment"]
+        today = fields.Date.to_string(fields.Date.context_today(self))
+        if setting(self.env, "rule_upkeep_date") != today:
+            Enrolment._sweep()
+            # sudo: the engine's bookkeeping, whoever runs the cron
+            self.env["ir.config_parameter"].sudo().set_param(param_key("rule_upkeep_date"), today)
+            return
+        customers = self._recent_customers(fields.Datetime.now() - UPKEEP_LOOKBACK)
+        if customers:
+            Enrolment._sweep(SQL("AND e.partner_id = ANY(%s)", customers))
+
+    @api.model
+    def _recent_customers(self, since):
+        """The customers with a confirmed order dated from `since` on, or an invoice or
+        refund posted with a date from that day on (read through the indexes on those
+        dates)."""
+        self.env["sale.order"].flush_model(["state", "date_order", "partner_id"])
+        self.env["account.move"].flush_model(
+            ["state", "move_type", "invoice_date", "commercial_partner_id"]
+        )
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT COALESCE(p.commercial_partner_id, p.id)
+                  FROM sale_order so JOIN res_partner p ON p.id = so.partner_id
+                 WHERE so.state = 'sale' AND so.date_order >= %(since)s
+                 UNION
+                SELECT m.commercial_partner_id FROM account_move m
+                 WHERE m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
+                   AND m.invoice_date >= %(day)s AND m.commercial_partner_id IS NOT NULL
+                """,
+                since=since,
+                day=since.date(),
+            )
+        )
+        return [row[0] for row in rows]
 
     # --------------------------------------------------------------- wake-ups
     @api.model

@@ -98,12 +98,15 @@ class PulseStepRun(models.Model):
     ]
 
     def init(self):
-        # the engine's claim: due scheduled runs, oldest first
         create_missing_indexes(
             self.env.cr,
             {
+                # the engine's claim: due scheduled runs, oldest first
                 "pulse_step_run_due_idx": "ON pulse_step_run (scheduled_at)"
-                " WHERE state = 'scheduled'"
+                " WHERE state = 'scheduled'",
+                # the enrolments' upkeep: has an enrolment anything left to run?
+                "pulse_step_run_pending_idx": "ON pulse_step_run (enrolment_id)"
+                " WHERE state IN ('scheduled', 'processing', 'unknown')",
             },
         )
 
@@ -134,9 +137,11 @@ class PulseStepRun(models.Model):
                 "reason": self.env._("marked done by %(user)s", user=self.env.user.name),
             }
         )
-        # sudo: what follows a done run (next steps, first touch, who is told) is the
-        # engine's bookkeeping, not rights of the user; theirs on these runs are checked
+        # sudo: what follows a done run (next steps, first touch, who is told, the
+        # enrolment completed) is the engine's bookkeeping, not rights of the user; theirs
+        # on these runs are checked
         self.sudo()._finish({})
+        self.env["pulse.enrolment"].sudo()._sweep(SQL("AND e.id = ANY(%s)", self.enrolment_id.ids))
         return True
 
     def _check_unknown(self):
@@ -276,17 +281,23 @@ class PulseStepRun(models.Model):
     def _guarded(self, method, *args):
         """Call method in a savepoint; a skip or an error becomes this run's state.
         Returns method's result, or False when it did not complete."""
-        now = fields.Datetime.now()
         try:
             with self.env.cr.savepoint():
                 return method(*args)
-        except RunSkipped as skip:
-            self.write({"state": "skipped", "reason": str(skip), "executed_at": now})
-            self._schedule_children()  # an unreachable customer still gets the next steps
         except Exception as e:
-            _logger.info("pulse step run %s failed: %s", self.id, e)
-            self.write({"state": "failed", "error": str(e) or repr(e), "executed_at": now})
+            self._fail(e)
         return False
+
+    def _fail(self, error):
+        """This run did not act because of `error`: skipped with its reason (RunSkipped:
+        the next steps follow, an unreachable customer still gets them) or failed."""
+        now = fields.Datetime.now()
+        if isinstance(error, RunSkipped):
+            self.write({"state": "skipped", "reason": str(error), "executed_at": now})
+            self._schedule_children()
+            return
+        _logger.info("pulse step run %s failed: %s", self.id, error)
+        self.write({"state": "failed", "error": str(error) or repr(error), "executed_at": now})
 
     def _act(self):
         """Do this run's step alone (its action family's _act), then finish it."""
@@ -295,9 +306,9 @@ class PulseStepRun(models.Model):
         return True
 
     def _act_in_batch(self):
-        """{run: record} when the step's action ran for all these runs (of one step) at
-        once, None when it has no batch form or the batch failed (each run then acts
-        alone)."""
+        """{run: record, or the error that run alone failed with} when the step's action
+        ran for all these runs (of one step) at once, None when it has no batch form or the
+        batch failed (each run then acts alone)."""
         if len(self) < MIN_BATCH or len(self.partner_id) < len(self):
             return None
         try:
@@ -311,20 +322,38 @@ class PulseStepRun(models.Model):
         """Mark these runs done (produced: {run: record it made}), note the first touch,
         tell who must be told and schedule what follows."""
         now = fields.Datetime.now()
-        plain = self.filtered(lambda r: r not in produced)
-        plain.write({"state": "done", "executed_at": now, "error": False})
-        for run, record in produced.items():
-            vals = {"state": "done", "executed_at": now, "error": False}
-            if record:
-                vals.update(res_model=record._name, res_id=record.id)
-                if record._name == "mail.mail":
-                    vals["mail_id"] = record.id
-            run.write(vals)
+        self.write({"state": "done", "executed_at": now, "error": False})
+        self._attach({run: record for run, record in produced.items() if record})
         touched = self.filtered(lambda r: r.step_id.action in TOUCHES).enrolment_id
         touched.filtered(lambda e: not e.first_touch_date).write({"first_touch_date": now})
         for run in self.filtered(lambda r: r.step_id.notify_user_ids):
             run._notify()
         self._schedule_children()
+
+    @api.model
+    def _attach(self, produced):
+        """Note on each run the record it made ({run: record}; an email also as the run's
+        email), all in one UPDATE."""
+        if not produced:
+            return
+        self.flush_model(["res_model", "res_id", "mail_id"])
+        runs, records = list(produced), list(produced.values())
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE pulse_step_run r
+                   SET res_model = v.model, res_id = v.res_id, mail_id = v.mail_id
+                  FROM UNNEST(%s::integer[], %s::varchar[], %s::integer[], %s::integer[])
+                       AS v(id, model, res_id, mail_id)
+                 WHERE r.id = v.id
+                """,
+                [run.id for run in runs],
+                [record._name for record in records],
+                [record.id for record in records],
+                [record.id if record._name == "mail.mail" else None for record in records],
+            )
+        )
+        self.concat(*runs).invalidate_recordset(["res_model", "res_id", "mail_id"])
 
     def _notify(self):
         step = self.step_id

@@ -1,4 +1,5 @@
 import json
+from collections.abc import Mapping
 
 from markupsafe import Markup
 
@@ -830,6 +831,8 @@ class ResPartner(models.Model):
         in the active company."""
         self.ensure_one()
         ids = self.env.context.get("pulse_followup_invoice_ids")
+        if isinstance(ids, Mapping):  # reminders rendered together: {customer: invoices}
+            ids = ids.get(self.id, ())
         # sudo: a reminder lists the company's invoices of this customer
         Move = self.env["account.move"].sudo()
         if ids is not None:

@@ -58,5 +58,14 @@ for scale in $scales; do
     say "measuring work done at $scale"
     (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_work_done.py "$run_db" "$scale" "$out")
   fi
+  # what a user feels: the screens' calls over HTTP as a salesperson, a marketer and an
+  # accountant, then 20 users at once while the rule engine and the facts queue run on the
+  # multi-process server (SCREEN_SCALES to change)
+  if [[ " ${SCREEN_SCALES:-100k 1m} " == *" $scale "* ]]; then
+    say "measuring screens at $scale"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_screens.py "$run_db" "$scale" "$out")
+    say "measuring screens under load at $scale"
+    (cd "$REPO_DIR/bench" && "$PYTHON_BIN" bench_load.py "$run_db" "$scale" "$out")
+  fi
   drop_db "$run_db"
 done

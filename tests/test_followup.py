@@ -134,6 +134,53 @@ class TestFollowup(FollowupCase):
         self.assertEqual(self.events(), events)
         self.assertEqual(self.env["mail.mail"].sudo().search_count([]), count)
 
+    def test_emails_rendered_together_are_those_send_mail_makes(self):
+        """The reminders of a batch are rendered together (one rendering per level and
+        company) and their emails queued set-based: each is the email the level's template
+        makes alone, with its own invoices; a customer whose email cannot be rendered fails
+        alone."""
+        self.first.attach_invoices = False
+        self.debtor.ref = "SLOW"
+        other = self.make_customer("Prompt Later Ltd", email="ap@later.example", ref="LATER")
+        broken = self.make_customer("No Reference Ltd", email="ap@noref.example")
+        with freeze_time("2026-01-20"):
+            self.make_move(self.debtor, "2026-01-10", 100)
+            self.make_move(self.debtor, "2026-01-15", 250)
+            self.make_move(other, "2026-01-12", 80)
+            self.make_move(broken, "2026-01-12", 60)
+        template = self.first.mail_template_id
+        template.body_html = str(template.body_html).replace(
+            "<p>Dear", '<p>Ref. <t t-out="object.ref.upper()"/></p><p>Dear'
+        )
+        self.run_day("2026-02-01 06:00:00")
+        self.assertEqual(self.events(broken).state, "failed")
+        self.assertIn("upper", self.events(broken).error)
+        fields = ["subject", "email_from", "reply_to", "body_html", "body", "email_to"]
+        fields += ["model", "res_id", "record_name", "author_id", "message_type", "auto_delete"]
+        fields += ["recipient_ids", "partner_ids", "mail_server_id", "scheduled_date", "state"]
+        for customer, amounts in ((self.debtor, ("100.00", "250.00")), (other, ("80.00",))):
+            event = self.events(customer)
+            self.assertEqual(event.state, "done")
+            with freeze_time("2026-02-01 06:00:00"):
+                alone = self.env["mail.mail"].browse(
+                    template.with_context(pulse_followup_invoice_ids=event.invoice_ids.ids)
+                    .sudo()
+                    .send_mail(
+                        customer.id,
+                        email_values={
+                            "recipient_ids": [Command.set(customer.ids)],
+                            "partner_ids": [Command.set(customer.ids)],
+                        },
+                    )
+                )
+            self.env.invalidate_all()  # both as stored
+            [mine], [theirs] = event.mail_id.read(fields), alone.read(fields)
+            self.assertEqual({**mine, "id": 0}, {**theirs, "id": 0})
+            self.assertIn(customer.ref, mine["body_html"])
+            for amount in amounts:
+                self.assertIn(amount, mine["body_html"])
+            self.assertIn("Pulse Alpha SA", mine["body_html"], "in its layout")
+
     def test_paid_before_the_run_is_left_out(self):
         with freeze_time("2026-01-20"):
             a1 = self.make_move(self.debtor, "2026-01-10", 100)

@@ -4,6 +4,7 @@ import json
 import threading
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from unittest.mock import patch
 
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
@@ -13,6 +14,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..models import pulse_step_run
+from ..tools.params import setting
 from .common import PulseFactsCase
 
 # webhooks to a receiver on this machine: a rule in test mode (http:// to 127.0.0.1)
@@ -185,6 +187,46 @@ class TestRules(PulseFactsCase):
             self.assertEqual(rule.enrolment_ids.state, "converted")
             self.assertEqual(self.runs(rule).state, "cancelled")
             self.assertEqual(self.runs(rule).reason, "bought since entering")
+
+    def test_conversion_between_two_calls_of_the_day(self):
+        """After the day's first call, which looks after every enrolment, a call looks only
+        at the customers whose orders or invoices are recent: an order confirmed between
+        two calls ends the enrolment at the next call; an order back-dated beyond that is
+        caught by the next day's first call (or the enrolment's next step)."""
+        later_call = [
+            {
+                "name": "Later call",
+                "action": "activity",
+                "delay": 7,
+                "activity_type_id": self.call.id,
+            }
+        ]
+        rule = self.make_rule(steps=later_call)
+        other = self.env["res.partner"].create({"name": "Back-dated", "email": "b@pulse.example"})
+        with freeze_time("2026-01-10 09:00:00"):
+            for partner in (self.lapsed, other):
+                self.make_order(partner, "2024-06-01")
+            self.Facts._refresh_all()
+            rule.action_start()
+            self.engine()
+            self.assertEqual(setting(self.env, "rule_upkeep_date"), "2026-01-10")
+            bought, back_dated = (
+                rule.enrolment_ids.filtered(lambda e, p=p: e.partner_id == p)
+                for p in (self.lapsed, other)
+            )
+            self.engine()
+            self.assertEqual(set(rule.enrolment_ids.mapped("state")), {"running"})
+        with freeze_time("2026-01-10 15:00:00"):
+            self.make_order(self.lapsed, None)  # confirmed now
+            self.make_order(other, None).date_order = "2026-01-10 11:00:00"
+            self.engine()
+            self.assertEqual(bought.state, "converted")
+            self.assertEqual(bought.run_ids.state, "cancelled")
+            self.assertEqual(back_dated.state, "running", "dated before the call's look-back")
+        with freeze_time("2026-01-11 08:00:00"):
+            self.engine()
+            self.assertEqual(back_dated.state, "converted")
+            self.assertEqual(back_dated.exit_reason, "bought since entering")
 
     def test_order_in_the_second_of_entering_converts(self):
         """An order confirmed in the very second the customer entered counts as bought
@@ -424,8 +466,9 @@ class TestRules(PulseFactsCase):
         self.assertIn(good.step_ids.tag_ids, self.lapsed.category_id)
 
     def test_batch_of_emails_and_fallback_run_by_run(self):
-        """Emails of one step go out in one rendering; when one customer breaks the batch,
-        each run acts alone and only that one fails."""
+        """Emails of one step go out in one rendering; when one customer breaks it, each
+        customer is rendered alone and only that one's run fails, the others' emails still
+        go out together."""
         mister = self.env["res.partner.title"].create({"name": "Mister"})
         picky = self.partner_template("Needs a title", '<p t-out="object.title.name.upper()"/>')
         customers = self.env["res.partner"].create(
@@ -445,7 +488,10 @@ class TestRules(PulseFactsCase):
                 self.make_order(partner, "2024-06-01")
             self.Facts._refresh_all()
             (fine | picky_rule).action_start()
-            self.engine()
+            # no run acts alone: a run that did would fail here
+            alone = AssertionError("a run acted alone")
+            with patch.object(self.registry["pulse.step.run"], "_act", side_effect=alone):
+                self.engine()
         fine_runs = self.runs(fine)
         self.assertEqual(set(fine_runs.mapped("state")), {"done"})
         self.assertEqual(len(fine_runs.mail_id), 4)
@@ -453,6 +499,7 @@ class TestRules(PulseFactsCase):
         states = {r.partner_id: r.state for r in self.runs(picky_rule)}
         self.assertEqual(states.pop(untitled), "failed")
         self.assertEqual(set(states.values()), {"done"})
+        self.assertIn("upper", self.runs(picky_rule).filtered(lambda r: r.state == "failed").error)
 
     def test_broken_configuration_refused_on_activation(self):
         rule = self.Rule.create({"name": "Empty", "trigger": "segment_enter"})

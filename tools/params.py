@@ -46,6 +46,8 @@ SETTINGS = {
     "webhook_allowed_hosts": Setting(str, ""),
     # bookkeeping, not on the settings screen: the day the payment follow-up last ran
     "followup_run_date": Setting(str, False),
+    # bookkeeping: the day the rule engine last looked after every enrolment
+    "rule_upkeep_date": Setting(str, False),
 }
 
 
