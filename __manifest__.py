@@ -1,6 +1,6 @@
 {
     "name": "Customer Pulse",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Marketing",
     "summary": "Customer intelligence from your own sales, invoices and payments: "
     "facts, segments, re-engagement rules, profiling and follow-ups",

@@ -53,15 +53,17 @@ class AccountMove(models.Model):
         if not (reason or "").strip():
             raise UserError(self.env._("Say what the customer disputes."))
         if until and fields.Date.to_date(until) < today:
-            raise UserError(self.env._("The dispute cannot end in the past (%s).", until))
+            raise UserError(
+                self.env._("The dispute cannot end in the past (%(date)s).", date=until)
+            )
         wrong = self.filtered(
             lambda m: m.move_type != "out_invoice" or m.state != "posted" or not m.amount_residual
         )
         if wrong:
             raise UserError(
                 self.env._(
-                    "Only open posted customer invoices are disputed (not %s).",
-                    ", ".join(wrong.mapped("display_name")),
+                    "Only open posted customer invoices are disputed (not %(documents)s).",
+                    documents=", ".join(wrong.mapped("display_name")),
                 )
             )
         self.check_access("write")
@@ -86,14 +88,22 @@ class AccountMove(models.Model):
             # accountant check above
             activity = move.sudo().activity_schedule(
                 activity_type_id=todo.id,
-                summary=self.env._("Settle the dispute: %s", reason),
+                summary=self.env._("Settle the dispute: %(reason)s", reason=reason),
                 note=self.env._(
                     "%(customer)s disputes %(invoice)s: %(reason)s. Reminders leave this "
-                    "invoice out until it is settled (Undispute)%(until)s.",
+                    "invoice out until it is settled (Undispute) or until %(until)s.",
                     customer=move.partner_id.commercial_partner_id.name,
                     invoice=move.name,
                     reason=reason,
-                    until=self.env._(" or until %s", until) if until else "",
+                    until=until,
+                )
+                if until
+                else self.env._(
+                    "%(customer)s disputes %(invoice)s: %(reason)s. Reminders leave this "
+                    "invoice out until it is settled (Undispute).",
+                    customer=move.partner_id.commercial_partner_id.name,
+                    invoice=move.name,
+                    reason=reason,
                 ),
                 date_deadline=until or today + timedelta(days=DISPUTE_ACTIVITY_DAYS),
                 user_id=seller.id,
@@ -140,8 +150,9 @@ class AccountMove(models.Model):
         for move in lapsed:
             move._pulse_undispute(
                 self.env._(
-                    "The dispute was not settled by %s: the invoice is back in the reminders.",
-                    move.pulse_dispute_until,
+                    "The dispute was not settled by %(date)s: the invoice is back in the"
+                    " reminders.",
+                    date=move.pulse_dispute_until,
                 ),
                 refresh=False,  # the caller is the refresh
             )

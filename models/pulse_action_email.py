@@ -252,8 +252,9 @@ class PulseActionEmail(models.AbstractModel):
         template = step.mail_template_id
         if not (template and partner):
             return None
-        subject = template._render_field("subject", partner.ids)[partner.id]
-        body = template._render_field("body_html", partner.ids)[partner.id]
+        # in the customer's language, as they receive it
+        subject = template._render_field("subject", partner.ids, compute_lang=True)[partner.id]
+        body = template._render_field("body_html", partner.ids, compute_lang=True)[partner.id]
         return Markup("<p><b>%s</b></p><div class='border p-2'>%s</div>") % (
             subject,
             Markup(body),  # the template's own rendered HTML

@@ -221,21 +221,21 @@ class PulseAttribute(models.Model):
             try:
                 return {"value_number": float(text.replace(" ", "").replace(",", "."))}
             except ValueError:
-                raise ValueError(self.env._("“%s” is not a number", text)) from None
+                raise ValueError(self.env._("“%(text)s” is not a number", text=text)) from None
         if kind == "boolean":
             word = text.lower()
             if word in TRUE_WORDS:
                 return {"value_bool": True}
             if word in FALSE_WORDS:
                 return {"value_bool": False}
-            raise ValueError(self.env._("“%s” is neither yes nor no", text))
+            raise ValueError(self.env._("“%(text)s” is neither yes nor no", text=text))
         if kind == "date":
             for fmt in DATE_FORMATS:
                 try:
                     return {"value_date": datetime.strptime(text, fmt).date()}
                 except ValueError:
                     continue
-            raise ValueError(self.env._("“%s” is not a date", text))
+            raise ValueError(self.env._("“%(text)s” is not a date", text=text))
         if kind == "selection":
             return {"option_id": self._find_option(text).id}
         if kind == "multi":
@@ -243,14 +243,18 @@ class PulseAttribute(models.Model):
             if not words:
                 raise ValueError(self.env._("empty answer"))
             return {"option_ids": [fields.Command.set([self._find_option(w).id for w in words])]}
-        raise ValueError(self.env._("unknown type %s", kind))
+        raise ValueError(self.env._("unknown type %(kind)s", kind=kind))
 
     def _find_option(self, text):
         word = (text or "").strip().lower()
         for option in self.option_ids.filtered("active"):
             if word in ((option.key or "").lower(), (option.name or "").lower()):
                 return option
-        raise ValueError(self.env._("“%s” is not an option of %s", text, self.name))
+        raise ValueError(
+            self.env._(
+                "“%(text)s” is not an option of %(attribute)s", text=text, attribute=self.name
+            )
+        )
 
     # ------------------------------------------------------------------ actions
     def action_values(self):

@@ -201,7 +201,8 @@ class PulseAttributeValue(models.Model):
                 value.effective_reason = self.env._("From purchases, refreshed nightly")
             elif policy == "priority" and value.department_id:
                 value.effective_reason = self.env._(
-                    "%s comes first in the priority order", value.department_id.name
+                    "%(department)s comes first in the priority order",
+                    department=value.department_id.name,
                 )
             elif policy == "manual":
                 value.effective_reason = self.env._("Latest assessment, until a manager decides")
@@ -277,15 +278,16 @@ class PulseAttributeValue(models.Model):
             if attribute.derived and vals["source"] != "purchase":
                 raise ValidationError(
                     self.env._(
-                        "%s is maintained from purchases: it is not entered by hand.",
-                        attribute.name,
+                        "%(attribute)s is maintained from purchases: it is not entered by hand.",
+                        attribute=attribute.name,
                     )
                 )
             if partner.pulse_profiling_objection and not vals.get("erased"):
                 raise ValidationError(
                     self.env._(
-                        "%s objects to profiling: nothing is recorded on their profile.",
-                        partner.display_name,
+                        "%(customer)s objects to profiling: nothing is recorded on their"
+                        " profile.",
+                        customer=partner.display_name,
                     )
                 )
             if (
@@ -319,7 +321,9 @@ class PulseAttributeValue(models.Model):
             if vals.get("parse_state", "ok") == "ok":
                 display, key = self._display_and_key(attribute, vals)
                 if not display and not vals.get("is_resolution"):
-                    raise ValidationError(self.env._("Enter a value for %s.", attribute.name))
+                    raise ValidationError(
+                        self.env._("Enter a value for %(attribute)s.", attribute=attribute.name)
+                    )
                 vals["value_display"], vals["value_key"] = display, key
             else:
                 vals["value_display"] = vals.get("raw")

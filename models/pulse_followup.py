@@ -642,7 +642,7 @@ class PulseFollowup(models.Model):
                 ),
                 kind="warning",
             )
-        return self._notification(self.env._("%s reminder(s) sent.", len(to_send)))
+        return self._notification(self.env._("%(count)s reminder(s) sent.", count=len(to_send)))
 
     def action_print_letter(self):
         """The customer's follow-up letter (the follow-up report of the company), or the

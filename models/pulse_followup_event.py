@@ -501,7 +501,9 @@ class PulseFollowupEvent(models.Model):
         recipient = self._recipient()
         email = email_normalize(recipient.email or "")
         if not email:
-            raise FollowupFailed(self.env._("%s has no valid email address", recipient.name))
+            raise FollowupFailed(
+                self.env._("%(contact)s has no valid email address", contact=recipient.name)
+            )
         if recipient.message_bounce > 0:
             raise FollowupFailed(
                 self.env._(
@@ -657,15 +659,23 @@ class PulseFollowupEvent(models.Model):
     def _log_on_customer(self, invoices, disputed):
         """A note on the customer: which level went out, how, for which invoices (no
         amounts: the chatter is read beyond finance)."""
-        body = self.env._(
-            "%(company)s: %(level)s sent (%(channels)s) for %(invoices)s.",
-            company=self.company_id.name,
-            level=self.level_id.name,
-            channels=self.channels or self.env._("recorded"),
-            invoices=", ".join(invoices.mapped("name")),
-        )
+        values = {
+            "company": self.company_id.name,
+            "level": self.level_id.name,
+            "channels": self.channels or self.env._("recorded"),
+            "invoices": ", ".join(invoices.mapped("name")),
+            "disputed": ", ".join(disputed.mapped("name")),
+        }
         if disputed:
-            body += " " + self.env._("Left out, disputed: %s.", ", ".join(disputed.mapped("name")))
+            body = self.env._(
+                "%(company)s: %(level)s sent (%(channels)s) for %(invoices)s. Left out, "
+                "disputed: %(disputed)s.",
+                **values,
+            )
+        else:
+            body = self.env._(
+                "%(company)s: %(level)s sent (%(channels)s) for %(invoices)s.", **values
+            )
         if self.reason:
             body += " " + self.reason
         # sudo: the note records what the follow-up sent, whoever reads the customer; a note

@@ -147,15 +147,19 @@ class PulseFollowupLevel(models.Model):
         for level in self:
             if level.send_email and not level.mail_template_id:
                 raise ValidationError(
-                    self.env._("%s sends an email: choose its template.", level.name)
+                    self.env._("%(level)s sends an email: choose its template.", level=level.name)
                 )
             if level.send_sms and not level.sms_template_id:
                 raise ValidationError(
-                    self.env._("%s sends a text message: choose its template.", level.name)
+                    self.env._(
+                        "%(level)s sends a text message: choose its template.", level=level.name
+                    )
                 )
             if level.create_activity and not level.activity_type_id:
                 raise ValidationError(
-                    self.env._("%s schedules an activity: choose its type.", level.name)
+                    self.env._(
+                        "%(level)s schedules an activity: choose its type.", level=level.name
+                    )
                 )
             if (
                 level.create_activity
@@ -163,7 +167,10 @@ class PulseFollowupLevel(models.Model):
                 and not level.activity_user_id
             ):
                 raise ValidationError(
-                    self.env._("%s assigns its activity to a chosen user: choose them.", level.name)
+                    self.env._(
+                        "%(level)s assigns its activity to a chosen user: choose them.",
+                        level=level.name,
+                    )
                 )
 
     @api.ondelete(at_uninstall=False)

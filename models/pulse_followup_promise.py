@@ -78,7 +78,10 @@ class PulseFollowupPromise(models.Model):
         for promise in self:
             if promise.amount <= 0:
                 raise ValidationError(
-                    self.env._("A promise to pay is for a positive amount, not %s.", promise.amount)
+                    self.env._(
+                        "A promise to pay is for a positive amount, not %(amount)s.",
+                        amount=promise.amount,
+                    )
                 )
             if promise.state == "open" and promise.date < today:
                 raise ValidationError(

@@ -182,14 +182,27 @@ class PulseRuleStep(models.Model):
     def _compute_summary(self):
         labels = dict(self._fields["action"]._description_selection(self.env))
         for step in self:
-            when = (
-                self.env._("%(delay)s %(unit)s after", delay=step.delay, unit=step.delay_unit)
-                if step.delay
-                else self.env._("right after")
+            action = labels.get(step.action, "")
+            when = step._summary_when()
+            step.summary = (
+                self.env._("%(when)s, if still true: %(action)s", when=when, action=action)
+                if step.condition
+                else self.env._("%(when)s: %(action)s", when=when, action=action)
             )
-            origin = step.parent_id.name if step.parent_id else self.env._("entering")
-            condition = self.env._(", if still true") if step.condition else ""
-            step.summary = f"{when} {origin}{condition}: {labels.get(step.action, '')}"
+
+    def _summary_when(self):
+        """When this step runs, as a whole phrase (each a sentence of its own to translate)."""
+        _ = self.env._
+        after, count = self.parent_id.name, self.delay
+        if not count:
+            return _("Right after %(step)s", step=after) if after else _("Right after entering")
+        if self.delay_unit == "hours":
+            if after:
+                return _("%(count)s hours after %(step)s", count=count, step=after)
+            return _("%(count)s hours after entering", count=count)
+        if after:
+            return _("%(count)s days after %(step)s", count=count, step=after)
+        return _("%(count)s days after entering", count=count)
 
     def _compute_run_counts(self):
         counts = {

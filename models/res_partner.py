@@ -528,7 +528,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         partner = self.commercial_partner_id
         return self._pulse_values_action(
-            self.env._("Profile of %s", partner.display_name),
+            self.env._("Profile of %(customer)s", customer=partner.display_name),
             [("partner_id", "=", partner.id)],
             {
                 "search_default_effective": 1,
@@ -883,7 +883,7 @@ class ResPartner(models.Model):
                 move.name,
                 format_date(self.env, move.invoice_date, lang_code=lang),
                 format_date(self.env, move.invoice_date_due, lang_code=lang),
-                self.env._(" (%s days late)", (today - move.invoice_date_due).days)
+                " " + self.env._("(%(days)s days late)", days=(today - move.invoice_date_due).days)
                 if move.invoice_date_due < today
                 else "",
                 format_amount(self.env, move.amount_residual, move.currency_id, lang),

@@ -36,7 +36,8 @@ class SurveyQuestion(models.Model):
             if attribute.derived:
                 raise ValidationError(
                     self.env._(
-                        "%s is maintained from purchases: no survey fills it.", attribute.name
+                        "%(attribute)s is maintained from purchases: no survey fills it.",
+                        attribute=attribute.name,
                     )
                 )
         self.suggested_answer_ids._check_pulse_option()

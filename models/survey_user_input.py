@@ -211,11 +211,11 @@ class SurveyUserInput(models.Model):
                 vals.update(parse_state="unparsed", warning=warning)
             vals_list.append(vals)
         values = self.env["pulse.attribute.value"].create(vals_list)
-        notes = [self.env._("%s values recorded", len(values) - unparsed)]
+        notes = [self.env._("%(count)s values recorded", count=len(values) - unparsed)]
         if unparsed:
-            notes.append(self.env._("%s did not fit their attribute", unparsed))
+            notes.append(self.env._("%(count)s did not fit their attribute", count=unparsed))
         if dropped:
-            notes.append(self.env._("%s not kept: no consent to profiling", dropped))
+            notes.append(self.env._("%(count)s not kept: no consent to profiling", count=dropped))
         self.write({"pulse_profile_state": "done", "pulse_profile_note": ", ".join(notes)})
         return values
 
@@ -255,7 +255,10 @@ class SurveyUserInput(models.Model):
                                 option = attribute._find_option(answer.value)
                             except ValueError:
                                 raise ValueError(
-                                    self.env._("the option for “%s” no longer exists", answer.value)
+                                    self.env._(
+                                        "the option for “%(option)s” no longer exists",
+                                        option=answer.value,
+                                    )
                                 ) from None
                         options |= option
                     if kind == "selection":

@@ -69,6 +69,17 @@ elif [ ! -f "$stamp" ] || [ -n "$(addon_stamp "$stamp")" ]; then
   mkdir -p "$(dirname "$stamp")"; touch "$stamp"
 fi
 
+# make run LANG=hu_HU (ru_RU, zh_CN, any language Odoo has): the language loaded into the
+# database for every installed module, and set for the demo users and the company
+if [ -n "${DEMO_LANG:-}" ] && [ "$(db_param customer_pulse.demo_lang)" != "$DEMO_LANG" ]; then
+  say "loading $DEMO_LANG into $DB and setting it for the demo users (once; a minute or two)"
+  "$REPO_DIR/scripts/shell.sh" --no-setup --log-level=warn <<PY || die "loading the language $DEMO_LANG failed (see above)"
+from odoo.addons.customer_pulse.tools import demo_language
+demo_language.install(env, "$DEMO_LANG")
+env.cr.commit()
+PY
+fi
+
 say "serving $DB on http://localhost:$PORT  (login: admin / password: admin)"
 odoo_bin -d "$DB" --db-filter="^$DB\$" --http-port="$PORT" --log-level=info --without-demo=all \
   ${ODOO_ARGS:-}

@@ -32,3 +32,4 @@ from . import test_rule_return
 from . import test_tours_rule_return
 from . import test_dashboard
 from . import test_tours_dashboard
+from . import test_i18n

@@ -35,7 +35,9 @@ class PulseFollowupCall(models.TransientModel):
                     "res_model_id": self.env["ir.model"]._get_id("res.partner"),
                     "res_id": partner.id,
                     "activity_type_id": call.id,
-                    "summary": self.env._("%s: payment follow-up", followup.company_id.name),
+                    "summary": self.env._(
+                        "%(company)s: payment follow-up", company=followup.company_id.name
+                    ),
                     "user_id": self.env.uid,
                 }
             )

@@ -40,7 +40,9 @@ class PulseSurveyInterview(models.TransientModel):
             )
         self.partner_id.check_access("read")
         if not survey.question_ids:
-            raise UserError(self.env._("The survey %s has no question.", survey.title))
+            raise UserError(
+                self.env._("The survey %(survey)s has no question.", survey=survey.title)
+            )
         if self.consent:
             self.partner_id._pulse_set_consent(True)
         # the participation belongs to the interviewer (the survey pages check it), the
