@@ -29,11 +29,12 @@ class PulseActionSurvey(models.AbstractModel):
             raise RunSkipped(
                 self.env._("no consent to profiling (the survey collects personal data)")
             )
-        # sudo: the engine invites for the company; invitations need survey rights
+        # sudo: the engine invites for the company; invitations need survey rights. In the
+        # customer's language: the wizard renders its template in its own
         invite = (
             self.env["survey.invite"]
             .sudo()
-            .with_context(default_survey_id=survey.id)
+            .with_context(default_survey_id=survey.id, lang=partner.lang or self.env.lang)
             .create({"partner_ids": [(4, partner.id)], "send_email": True})
         )
         if run.test_mode:

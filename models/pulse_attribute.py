@@ -53,7 +53,7 @@ class PulseAttribute(models.Model):
     key = fields.Char(required=True, help="Technical name (imports, exports, conditions).")
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
-    description = fields.Text()
+    description = fields.Text(translate=True)
     dimension_id = fields.Many2one(
         "pulse.attribute.dimension", required=True, ondelete="restrict", index=True
     )

@@ -85,7 +85,7 @@ class PulseFollowupLevel(models.Model):
     activity_summary = fields.Char(translate=True)
     activity_note = fields.Html(translate=True)
     activity_deadline_days = fields.Integer("Activity due in (days)", default=0)
-    description = fields.Text()
+    description = fields.Text(translate=True)
 
     # ------------------------------------------------------------------ computes
     @api.depends("delay", "company_id")

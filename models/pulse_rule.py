@@ -36,8 +36,8 @@ class PulseRule(models.Model):
     _inherit = ["mail.thread"]
     _order = "sequence, name, id"
 
-    name = fields.Char(required=True, tracking=True)
-    description = fields.Text()
+    name = fields.Char(required=True, tracking=True, translate=True)
+    description = fields.Text(translate=True)
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
     company_id = fields.Many2one(

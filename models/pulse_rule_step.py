@@ -54,7 +54,7 @@ class PulseRuleStep(models.Model):
     rule_id = fields.Many2one("pulse.rule", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="rule_id.company_id", store=True)
     sequence = fields.Integer(default=10)
-    name = fields.Char(required=True, string="Step")
+    name = fields.Char(required=True, string="Step", translate=True)
     parent_id = fields.Many2one(
         "pulse.rule.step",
         string="After step",
@@ -86,7 +86,7 @@ class PulseRuleStep(models.Model):
         ondelete="restrict",
     )
     activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
-    activity_summary = fields.Char("Summary")
+    activity_summary = fields.Char("Summary", translate=True)
     activity_note = fields.Html("Activity note")
     activity_deadline_days = fields.Integer("Due in (days)", default=3)
     activity_assign = fields.Selection(

@@ -21,8 +21,8 @@ class PulseSegment(models.Model):
     _inherit = ["mail.thread"]
     _order = "sequence, name, id"
 
-    name = fields.Char(required=True, tracking=True)
-    description = fields.Text()
+    name = fields.Char(required=True, tracking=True, translate=True)
+    description = fields.Text(translate=True)
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True, tracking=True)
     color = fields.Integer()

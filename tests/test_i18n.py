@@ -165,6 +165,26 @@ class TestCustomerLanguage(PulseFactsCase):
             )
             self.assertIn(subject, preview.sample_html)
 
+    def test_survey_invitation_in_the_customers_language(self):
+        survey = self.env.ref("customer_pulse.survey_first_order")
+        customer = self.make_customer(
+            "Lapsed OOO", email="ooo@pulse.example", lang="ru_RU", pulse_profiling_consent=True
+        )
+        steps = [{"name": "Survey", "action": "survey", "survey_id": survey.id}]
+        with freeze_time("2026-01-10 09:00:00"):
+            self.make_order(customer, "2024-06-01")
+            self.Facts._refresh_all()
+            rule = self.make_rule(steps=steps)
+            rule.action_start()
+            self.env["pulse.rule.engine"]._cron_run_engine()
+        run = self.env["pulse.step.run"].search([("rule_id", "=", rule.id)])
+        self.assertEqual(run.state, "done", run.error)
+        invitation = self.env["mail.mail"].search([("recipient_ids", "in", customer.ids)])
+        self.assertEqual(len(invitation), 1)
+        title = translation("ru", survey.with_context(lang="en_US").title)
+        self.assertNotEqual(title, survey.with_context(lang="en_US").title)
+        self.assertIn(title, f"{invitation.subject} {invitation.body_html or invitation.body}")
+
 
 @tagged("post_install", "-at_install")
 class TestReminderLanguage(FollowupCase):
