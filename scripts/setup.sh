@@ -66,6 +66,10 @@ chromium_bin() {
 chromium_bin >/dev/null || missing+=(chromium)
 # PDF reports (the follow-up report, invoices attached to reminders) are rendered by wkhtmltopdf
 command -v wkhtmltopdf >/dev/null 2>&1 || missing+=(wkhtmltopdf)
+# Chinese on screen and in PDFs (the Chinese translation) needs a CJK font
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null | head -1)" ]; then
+  missing+=(fonts-wqy-microhei)
+fi
 pg_bin_dir >/dev/null || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v pg_config >/dev/null 2>&1 || missing+=(libpq-dev)
