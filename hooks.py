@@ -1,7 +1,9 @@
 from odoo.tools import SQL, sql
 
+from .models.pulse_category_total import DELETE_FUNCTION
 from .models.pulse_facts_engine import ERP_INDEXES
 from .models.pulse_stats_queue import QUEUE_FUNCTIONS, QUEUE_TRIGGER, QUEUE_TRIGGERS
+from .report.pulse_quote_funnel import FUNNEL_INDEXES
 from .report.pulse_work_done import REPORT_INDEXES
 
 
@@ -30,8 +32,8 @@ def uninstall_hook(env):
                     SQL.identifier(table),
                 )
             )
-    for name in QUEUE_FUNCTIONS:
-        cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))
-    for name in (*ERP_INDEXES, *REPORT_INDEXES):
+    for name in (*QUEUE_FUNCTIONS, DELETE_FUNCTION):
+        cr.execute(SQL("DROP FUNCTION IF EXISTS %s() CASCADE", SQL.identifier(name)))
+    for name in (*ERP_INDEXES, *REPORT_INDEXES, *FUNNEL_INDEXES):
         cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))
     env["ir.config_parameter"].search([("key", "=like", "customer_pulse.%")]).unlink()

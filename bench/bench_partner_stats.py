@@ -6,8 +6,11 @@ import os
 import resource
 import sys
 import time
-from datetime import date
+from contextlib import ExitStack
+from datetime import date, timedelta
+from unittest.mock import patch
 
+from freezegun import freeze_time
 from odoo_env import environment
 
 ORM_SAMPLE = 200
@@ -59,6 +62,38 @@ def simulate_day(cr, share=0.01):
     )
     cr.execute("SELECT COUNT(*) FROM bench_day")
     return cr.fetchone()[0]
+
+
+def drain_queue(env):
+    """The 5-minute cron until the queue is empty, committed; returns the seconds spent in
+    each of its parts: the facts (with the recommendations), the payment follow-up, the
+    purchase habits."""
+    Facts = env["pulse.facts.engine"]
+    parts = {"facts": 0.0, "followup": 0.0, "profile": 0.0}
+
+    def timing(part, method):
+        def timed_method(self, *args, **kwargs):
+            start = time.monotonic()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                parts[part] += time.monotonic() - start
+
+        return timed_method
+
+    targets = (
+        ("facts", type(Facts), "_refresh"),
+        ("facts", type(Facts), "_compute_recommendations"),
+        ("followup", type(env["pulse.followup"]), "_refresh"),
+        ("profile", type(env["pulse.attribute.value"]), "_refresh_purchase_attributes"),
+    )
+    with ExitStack() as stack:
+        for part, cls, name in targets:
+            stack.enter_context(patch.object(cls, name, timing(part, getattr(cls, name))))
+        while Facts._refresh_queue():
+            pass
+    env.cr.commit()
+    return {part: round(secs, 2) for part, secs in parts.items()}
 
 
 def orm_baseline(env, sample):
@@ -352,6 +387,79 @@ def bench_profile(env, sample):
     }
 
 
+def stats_columns(cr):
+    cr.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = 'pulse_partner_stats' AND column_name <> 'id' ORDER BY 1"
+    )
+    return ", ".join(f'"{row[0]}"' for row in cr.fetchall())
+
+
+def bench_nightly(env):
+    """The night after one more day (1% of customers buy, are invoiced and pay; the queue
+    refreshes them): the nightly crons' work as they run it at 02:00 the next day — the
+    facts moved on to that day, the facts vacuumed, category affinity and recommendations,
+    purchase habits — then, as the reference, what the nightly work was before: the full
+    recompute of the same, and the number of rows where both differ (0: the same facts)."""
+    cr = env.cr
+    Facts, Value = env["pulse.facts.engine"], env["pulse.attribute.value"]
+    cr.execute("DROP TABLE IF EXISTS bench_day")
+    simulate_day(cr)
+    cr.commit()
+    drain_queue(env)
+    basis = Facts._facts_basis()[0]
+    night = basis + timedelta(days=1)
+    result = {}
+    with freeze_time(f"{night} 02:00:00", tick=True):
+        moved = Facts._date_moved_partners(basis, night)
+        cr.rollback()
+        facts_s, full = timed(lambda: (Facts._refresh_nightly(), cr.commit())[0])
+        assert not full, "the nightly refresh recomputed everything"
+        vacuum_s, _ = timed(lambda: Facts._vacuum_facts(analyze=False))
+        derived = Facts._refresh_derived(profile=False)
+        cr.commit()
+        profile_s, written = timed(Value._refresh_purchase_attributes_nightly)
+        cr.commit()
+        result["incremental"] = {
+            "facts_s": round(facts_s, 2),
+            "customers_moved": len(moved),
+            "vacuum_s": round(vacuum_s, 2),
+            **{f"{name}_s": secs for name, secs in derived.items()},
+            "profile_s": round(profile_s, 2),
+            "profile_values_written": written,
+        }
+        result["incremental"]["total_s"] = round(
+            sum(v for k, v in result["incremental"].items() if k.endswith("_s")), 2
+        )
+        columns = stats_columns(cr)
+        cr.execute(f"CREATE TEMP TABLE bench_nightly AS SELECT {columns} FROM pulse_partner_stats")
+        cr.commit()
+        full_s, _ = timed(lambda: (Facts._refresh_all(derived=False), cr.commit()))
+        derived = Facts._refresh_derived(profile=False)
+        cr.commit()
+        profile_s, rewritten = timed(Value._refresh_purchase_attributes)
+        cr.commit()
+        result["full"] = {
+            "facts_s": round(full_s, 2),
+            **{f"{name}_s": secs for name, secs in derived.items()},
+            "profile_s": round(profile_s, 2),
+        }
+        result["full"]["total_s"] = round(sum(result["full"].values()), 2)
+        cr.execute(
+            f"""SELECT COUNT(*) FROM (
+                    (SELECT {columns} FROM bench_nightly
+                     EXCEPT SELECT {columns} FROM pulse_partner_stats)
+                    UNION ALL
+                    (SELECT {columns} FROM pulse_partner_stats
+                     EXCEPT SELECT {columns} FROM bench_nightly)) d"""
+        )
+        result["rows_differing_from_full"] = cr.fetchone()[0]
+        result["profile_values_full_would_add"] = rewritten
+        cr.execute("DROP TABLE bench_nightly")
+        cr.commit()
+    return result
+
+
 def main(dbname, scale, out):
     with environment(dbname) as env:
         cr = env.cr
@@ -363,18 +471,13 @@ def main(dbname, scale, out):
         stats_rows = rows(cr, "pulse_partner_stats")
         first_read = bench_first_read(env)
         rerun_s, (written, _deleted) = timed(lambda: Facts._refresh_all(derived=False))
+        # first run: every customer's recommendations and purchase habits written
         derived = Facts._refresh_derived()
         cr.commit()
         touched = simulate_day(cr)
         cr.commit()
         queued = rows(cr, "pulse_stats_queue")
-
-        def drain():
-            while Facts._refresh_queue():
-                pass
-            cr.commit()
-
-        incremental_s, _ = timed(drain)
+        incremental_s, incremental_parts = timed(lambda: drain_queue(env))
         # the bound: the same aggregates, one bare CREATE TABLE AS SELECT ... GROUP BY
         from odoo.tools import SQL
 
@@ -399,6 +502,7 @@ def main(dbname, scale, out):
         segments = bench_segments(env, Facts)
         segments["vacuum_after_full_refresh_s"] = round(vacuum_s, 2)
         profile = bench_profile(env, sample)
+        nightly = bench_nightly(env)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result = {
             "full_s": round(full_s, 2),
@@ -406,6 +510,7 @@ def main(dbname, scale, out):
             "rerun_rows_written": written,
             "derived_s": derived,
             "incremental_s": round(incremental_s, 2),
+            "incremental_parts_s": incremental_parts,
             "incremental_customers": touched,
             "incremental_queue_rows": queued,
             "bound_s": round(bound_s, 2),
@@ -423,6 +528,7 @@ def main(dbname, scale, out):
             "segments": segments,
             "first_read": first_read,
             "profile": profile,
+            "nightly": nightly,
             "measured_on": date.today().isoformat(),
             "machine": f"{os.cpu_count()} cores, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
@@ -456,7 +562,7 @@ def print_table(scale, r):
         (
             f"incremental, one day ({r['incremental_customers']:,} customers)",
             r["incremental_s"],
-            "",
+            ", ".join(f"{k} {v:.2f} s" for k, v in r.get("incremental_parts_s", {}).items()),
         ),
         ("bound: bare CREATE TABLE AS SELECT GROUP BY", r["bound_s"], ""),
         (
@@ -468,8 +574,29 @@ def print_table(scale, r):
     for label, secs, note in lines:
         print(f"  {label:<52} {secs:>10.2f} s   {note}")
     for name, secs in r.get("derived_s", {}).items():
-        print(f"  {'nightly, derived: ' + name:<52} {secs:>10.2f} s")
+        print(f"  {'first run, derived: ' + name:<52} {secs:>10.2f} s")
     print(f"  {'peak RSS of the Odoo process':<52} {r['peak_rss_mb']:>10.1f} MB")
+    ni = r.get("nightly")
+    if ni:
+        inc, full = ni["incremental"], ni["full"]
+        print(
+            f"Nightly work, the next day ({inc['customers_moved']:,} customers whose facts the"
+            f" date moves): moved on / full recompute (before)"
+        )
+        for label, key in (
+            ("facts", "facts_s"),
+            ("vacuum of the facts", "vacuum_s"),
+            ("category affinity", "affinity_s"),
+            ("recommendations", "recommendations_s"),
+            ("purchase habits", "profile_s"),
+            ("total", "total_s"),
+        ):
+            reference = f"{full[key]:>10.2f} s" if key in full else ""
+            print(f"  {label:<52} {inc[key]:>10.2f} s   {reference}")
+        print(
+            f"  rows differing from the full recompute: {ni['rows_differing_from_full']},"
+            f" purchase values it would add: {ni['profile_values_full_would_add']}"
+        )
     pr = r.get("profile")
     if pr:
         print(f"Purchase-derived profile attributes ({pr['values_written']:,} values)")

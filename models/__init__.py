@@ -3,6 +3,7 @@ from . import pulse_stats_queue
 from . import pulse_rfm_threshold
 from . import pulse_facts_engine
 from . import pulse_category_affinity
+from . import pulse_category_total
 from . import pulse_segment
 from . import pulse_segment_member
 from . import pulse_rule

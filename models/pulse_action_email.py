@@ -3,7 +3,7 @@ import logging
 from markupsafe import Markup
 
 from odoo import Command, api, models
-from odoo.tools import email_normalize, is_html_empty
+from odoo.tools import SQL, is_html_empty
 
 from ..tools.mail_queue import insert_rows, queue_mails
 
@@ -73,15 +73,23 @@ class PulseActionEmail(models.AbstractModel):
         # runs the cron
         template = step.mail_template_id.sudo()
         tracked = runs.filtered(lambda r: not r.test_mode)
-        mailing = step._tracking_mailing() if tracked else None
+        mailing = self._mailing(step) if tracked else None
         if template.attachment_ids or template.report_template_ids:
-            produced = self._queue_by_odoo(template, runs)
+            produced = self._queue_by_odoo(template, runs, mailing)
         else:
             produced = self._queue_rendered(template, runs, mailing)
         made = {r: m for r, m in produced.items() if not isinstance(m, Exception)}
         if mailing and made:
             self._track({r: m for r, m in made.items() if r in tracked}, mailing)
         return produced
+
+    @api.model
+    def _mailing(self, step):
+        """The step's tracking mailing: read as it is once made (its row is locked only to
+        make it, see pulse.rule.step _tracking_mailing, so that two workers' batches of
+        one step do not wait for each other)."""
+        step.invalidate_recordset(["mailing_id"])  # as committed: made, or deleted since
+        return step.mailing_id or step._tracking_mailing()
 
     @api.model
     def _test_values(self, run):
@@ -200,9 +208,10 @@ class PulseActionEmail(models.AbstractModel):
         )
 
     @api.model
-    def _queue_by_odoo(self, template, runs):
+    def _queue_by_odoo(self, template, runs, mailing):
         """A template with files: Odoo's send_mail_batch makes the emails (and their files
-        per customer), by test mode."""
+        per customer), by test mode; the tracked ones are then filed under the step's
+        `mailing` with their links tracked."""
         produced = {}
         for test_mode in (False, True):
             group = runs.filtered(lambda r, t=test_mode: r.test_mode == t)
@@ -216,20 +225,38 @@ class PulseActionEmail(models.AbstractModel):
             )
             by_partner = {mail.res_id: mail for mail in mails}
             produced.update({run: by_partner[run.partner_id.id] for run in group})
+            if not test_mode and mailing:
+                for mail in mails.sudo():  # sudo: as the emails were made
+                    mail.write(
+                        {
+                            "mailing_id": mailing.id,
+                            "body_html": self._tracked_links(mail.body_html, mailing),
+                        }
+                    )
         return produced
 
     @api.model
     def _track(self, produced, mailing):
-        """Put these emails ({run: mail.mail} of one step) under its tracking `mailing`: a
-        trace per email (opens, clicks, bounces, replies), all in one create."""
-        for mail in self.env["mail.mail"].sudo().concat(*produced.values()):
-            if mail.mailing_id != mailing:  # made by Odoo's send_mail_batch
-                mail.write(
-                    {
-                        "mailing_id": mailing.id,
-                        "body_html": self._tracked_links(mail.body_html, mailing),
-                    }
+        """Put these emails ({run: mail.mail} of one step, filed under its tracking
+        `mailing`) on record: a trace per email (opens, clicks, bounces, replies), all in
+        one INSERT."""
+        mails = self.env["mail.mail"].sudo().concat(*produced.values())
+        # their Message-Ids, read alone (not the whole emails with their bodies)
+        mails.flush_recordset(["mail_message_id"])
+        self.env["mail.message"].flush_model(["message_id"])
+        message_ids = dict(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT mail.id, message.message_id
+                      FROM mail_mail mail
+                      JOIN mail_message message ON message.id = mail.mail_message_id
+                     WHERE mail.id = ANY(%s)
+                    """,
+                    mails.ids,
                 )
+            )
+        )
         traces = [
             {
                 "trace_type": "mail",
@@ -239,8 +266,10 @@ class PulseActionEmail(models.AbstractModel):
                 "campaign_id": mailing.campaign_id.id,
                 "model": "res.partner",
                 "res_id": run.partner_id.id,
-                "email": email_normalize(run.partner_id.email or ""),
-                "message_id": mail.message_id,
+                # the address the checks found valid (one address: as email_normalize
+                # reads it, stored)
+                "email": run.partner_id.email_normalized,
+                "message_id": message_ids[mail.id],
             }
             for run, mail in produced.items()
         ]

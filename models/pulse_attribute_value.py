@@ -4,7 +4,9 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from ..tools.params import param_key, setting
 from ..tools.schema import create_missing_indexes
+from .pulse_facts_engine import MAX_ROLL_DAYS
 
 SOURCES = [
     ("survey", "Survey"),
@@ -167,7 +169,12 @@ class PulseAttributeValue(models.Model):
             self.env.cr,
             {
                 "pulse_attribute_value_key_idx": "ON pulse_attribute_value"
-                " (partner_id, attribute_id, company_id)"
+                " (partner_id, attribute_id, company_id)",
+                # the current purchase habits, which their refresh compares with the fresh
+                # ones: read from the index alone, not among every customer's history rows
+                "pulse_attribute_value_purchase_idx": "ON pulse_attribute_value"
+                " (partner_id, attribute_id, company_id) INCLUDE (id, value_key)"
+                " WHERE is_current AND source = 'purchase'",
             },
         )
 
@@ -198,7 +205,7 @@ class PulseAttributeValue(models.Model):
                     reason=value.note or "",
                 )
             elif value.source == "purchase":
-                value.effective_reason = self.env._("From purchases, refreshed nightly")
+                value.effective_reason = self.env._("From purchases, kept up to date as they buy")
             elif policy == "priority" and value.department_id:
                 value.effective_reason = self.env._(
                     "%(department)s comes first in the priority order",
@@ -557,25 +564,39 @@ class PulseAttributeValue(models.Model):
 
     # ------------------------------------------------------------------ purchases
     @api.model
-    def _derived_sources(self):
+    def _derived_sources(self, partner_ids=None):
         """SELECT per derived attribute code: (partner_id, company_id, value_key, value_char);
-        value_key is an option key for the selection attributes.
+        value_key is an option key for the selection attributes. partner_ids: those
+        commercial partners only (None: everyone), read through the source tables' partner
+        indexes.
 
-        Categories, rhythm and basket read the customer facts (pulse_partner_stats). The
-        preferred weekday and season read the confirmed orders, and the payment behaviour the
+        Categories, rhythm and basket read the customer facts (pulse_partner_stats), the
+        basket against the company's stored thirds (_store_basket_thirds). The preferred
+        weekday and season read the confirmed orders, and the payment behaviour the
         invoices and their reconciliations: the facts hold no count of orders per weekday or
         season, and no lateness per invoice."""
         today = fields.Date.context_today(self)
+        Facts = self.env["pulse.facts.engine"]
+        restrict_stats = restrict_moves = restrict_orders = SQL("")
+        contacts = None
+        if partner_ids is not None:
+            ids = list(partner_ids)
+            contacts = Facts._contacts_of(ids)
+            restrict_stats = SQL("AND s.partner_id = ANY(%s)", ids)
+            restrict_moves = SQL("AND m.commercial_partner_id = ANY(%s)", ids)
+            restrict_orders = SQL("AND so.partner_id = ANY(%s)", contacts[0])
         orders = SQL(
             """
             SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
                    EXTRACT(ISODOW FROM so.date_order)::int AS weekday,
                    %(season)s AS season
               FROM sale_order so
-              JOIN res_partner p ON p.id = so.partner_id
-             WHERE so.state = 'sale'
+              JOIN %(partners)s p ON p.id = so.partner_id
+             WHERE so.state = 'sale' %(restrict)s
             """,
             season=_season_case(SQL("EXTRACT(MONTH FROM so.date_order)")),
+            partners=Facts._partners_sql(contacts),
+            restrict=restrict_orders,
         )
 
         def preferred(column, minimum):
@@ -607,37 +628,35 @@ class PulseAttributeValue(models.Model):
                           FROM UNNEST(s.categ_ids[1:%(top)s]) WITH ORDINALITY u(id, n)
                           JOIN product_category c ON c.id = u.id)::varchar AS value_char
                   FROM pulse_partner_stats s
-                 WHERE CARDINALITY(s.categ_ids) > 0
+                 WHERE CARDINALITY(s.categ_ids) > 0 %(restrict)s
                 """,
                 top=FAVOURITE_CATEGORIES,
+                restrict=restrict_stats,
             ),
             "rhythm_band": SQL(
                 """
                 SELECT s.partner_id, s.company_id, %(band)s AS value_key,
                        NULL::varchar AS value_char
-                  FROM pulse_partner_stats s WHERE s.avg_days_between_orders IS NOT NULL
+                  FROM pulse_partner_stats s
+                 WHERE s.avg_days_between_orders IS NOT NULL %(restrict)s
                 """,
                 band=_band_case(SQL("s.avg_days_between_orders"), RHYTHM_BANDS, RHYTHM_RARE),
+                restrict=restrict_stats,
             ),
             "basket_band": SQL(
                 """
-                WITH t AS (
-                    SELECT s.company_id, PERCENTILE_CONT(%(cuts)s)
-                               WITHIN GROUP (ORDER BY %(basket)s) AS q
-                      FROM pulse_partner_stats s WHERE s.order_count > 0 GROUP BY s.company_id
-                )
                 SELECT s.partner_id, s.company_id,
-                       CASE WHEN %(basket)s <= t.q[1] THEN %(small)s
-                            WHEN %(basket)s <= t.q[2] THEN %(medium)s
+                       CASE WHEN %(basket)s <= t.basket[1] THEN %(small)s
+                            WHEN %(basket)s <= t.basket[2] THEN %(medium)s
                             ELSE %(large)s END AS value_key, NULL::varchar AS value_char
-                  FROM pulse_partner_stats s JOIN t USING (company_id)
-                 WHERE s.order_count > 0
+                  FROM pulse_partner_stats s JOIN pulse_rfm_threshold t USING (company_id)
+                 WHERE s.order_count > 0 AND t.basket IS NOT NULL %(restrict)s
                 """,
-                cuts=SQL("ARRAY[1 / 3.0, 2 / 3.0]"),
                 basket=average_basket,
                 small=BASKET_BANDS[0],
                 medium=BASKET_BANDS[1],
                 large=BASKET_BANDS[2],
+                restrict=restrict_stats,
             ),
             "payment_behaviour": SQL(
                 """
@@ -658,31 +677,174 @@ class PulseAttributeValue(models.Model):
                      WHERE m.state = 'posted' AND m.move_type = 'out_invoice'
                        AND m.payment_state IN ('paid', 'in_payment', 'not_paid', 'partial')
                        AND m.invoice_date_due >= %(since)s AND m.invoice_date_due < %(today)s
-                       AND m.commercial_partner_id IS NOT NULL
+                       AND m.commercial_partner_id IS NOT NULL %(restrict)s
                   ) i
                  GROUP BY partner_id, company_id
                 """,
                 band=_band_case(SQL("AVG(late)"), PAYMENT_BANDS, PAYMENT_VERY_LATE),
                 today=today,
                 since=today - PAYMENT_WINDOW,
+                restrict=restrict_moves,
             ),
             "preferred_weekday": preferred("weekday", PREFERRED_WEEKDAY_MIN_ORDERS),
             "preferred_season": preferred("season", PREFERRED_SEASON_MIN_ORDERS),
         }
 
     @api.model
+    def _store_basket_thirds(self):
+        """Store each company's thirds of the customers' average baskets (the basket band's
+        boundaries) computed from the facts; returns them as {company id: [first, second]}
+        (the companies without a customer who ordered keep none)."""
+        self.env["pulse.partner.stats"].flush_model(["order_amount", "order_count"])
+        self.env["pulse.facts.engine"]._ensure_thresholds()
+        rows = self.env.execute_query(
+            SQL(
+                """
+                WITH t AS (
+                    SELECT s.company_id, PERCENTILE_CONT(ARRAY[1 / 3.0, 2 / 3.0])
+                               WITHIN GROUP (ORDER BY s.order_amount / s.order_count) AS q
+                      FROM pulse_partner_stats s WHERE s.order_count > 0 GROUP BY s.company_id
+                )
+                UPDATE pulse_rfm_threshold th SET basket = t.q
+                  FROM t WHERE th.company_id = t.company_id
+                RETURNING th.company_id, th.basket
+                """
+            )
+        )
+        self.env["pulse.rfm.threshold"].invalidate_model()
+        return dict(rows)
+
+    @api.model
+    def _basket_thirds(self):
+        """The stored basket thirds by company id."""
+        self.env["pulse.rfm.threshold"].flush_model()
+        return dict(
+            self.env.execute_query(
+                SQL("SELECT company_id, basket FROM pulse_rfm_threshold WHERE basket IS NOT NULL")
+            )
+        )
+
+    @api.model
     def _cron_refresh_purchase_attributes(self):
-        """Nightly, after the facts' full refresh: purchase habits into the profiles."""
-        written = self._refresh_purchase_attributes()
+        """Nightly, after the facts: what the date changes in the purchase habits."""
+        written = self._refresh_purchase_attributes_nightly()
         self.env["ir.cron"]._notify_progress(done=written, remaining=0)
 
     @api.model
-    def _refresh_purchase_attributes(self):
-        """Record, for every customer, the derived attributes whose value changed since
-        their current one (set-based: one statement, history kept). Returns the number of
-        values recorded."""
-        attributes = self.env["pulse.attribute"].search([("derived", "!=", False)])
-        sources = self._derived_sources()
+    def _set_purchase_attributes_date(self, day):
+        """Record the day the purchase habits stand at (False: unknown, the next nightly run
+        recomputes everyone's)."""
+        # sudo: the engine's bookkeeping, in a system parameter
+        self.env["ir.config_parameter"].sudo().set_param(
+            param_key("purchase_attributes_date"), day and fields.Date.to_string(day)
+        )
+
+    @api.model
+    def _forget_purchase_attributes_date(self):
+        """After a full refresh of the facts: the next nightly run of the purchase habits
+        recomputes everyone's."""
+        self._set_purchase_attributes_date(False)
+
+    @api.model
+    def _refresh_purchase_attributes_nightly(self):
+        """Bring the purchase habits to today. The queue keeps those of the customers whose
+        documents change up to date during the day (pulse.facts.engine._refresh_queue);
+        what the date alone changes is redone here: the basket band of the customers whose
+        average basket lies between a company's former and new thirds, and the payment
+        behaviour of those with an invoice that fell due or left the year it looks at, or
+        still open (its lateness grows each day). Everyone's when the day they stand at is
+        unknown or more than MAX_ROLL_DAYS back. Returns the number of values recorded."""
+        today = fields.Date.context_today(self)
+        last = fields.Date.to_date(setting(self.env, "purchase_attributes_date") or None)
+        if not last or not 0 <= (today - last).days <= MAX_ROLL_DAYS:
+            return self._refresh_purchase_attributes()
+        before = self._basket_thirds()
+        after = self._store_basket_thirds()
+        written = self._refresh_purchase_attributes(
+            self._basket_moved(before, after), codes=("basket_band",)
+        ) + self._refresh_purchase_attributes(
+            self._payment_moved(last, today), codes=("payment_behaviour",)
+        )
+        self._set_purchase_attributes_date(today)
+        return written
+
+    @api.model
+    def _basket_moved(self, before, after):
+        """The customers whose basket band the move of their company's thirds from `before`
+        to `after` ({company id: thirds}) may change: an average basket between a former
+        and a new boundary. A company without former thirds: all its customers."""
+        conditions = []
+        for company_id, new in after.items():
+            old = before.get(company_id)
+            if not old:
+                conditions.append(SQL("s.company_id = %s", company_id))
+                continue
+            conditions.extend(
+                SQL(
+                    "(s.company_id = %s AND s.order_amount / s.order_count BETWEEN %s AND %s)",
+                    company_id,
+                    min(o, n),
+                    max(o, n),
+                )
+                for o, n in zip(old, new, strict=True)
+                if o != n
+            )
+        if not conditions:
+            return set()
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT s.partner_id FROM pulse_partner_stats s WHERE s.order_count > 0 AND (%s)",
+                SQL(" OR ").join(conditions),
+            )
+        )
+        return {row[0] for row in rows}
+
+    @api.model
+    def _payment_moved(self, before, after):
+        """The customers whose payment behaviour may change when the day moves from `before`
+        to `after`, their invoices unchanged: an invoice fell due or left the year looked
+        at, or is still open and due within it (its lateness grows)."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT m.commercial_partner_id FROM account_move m
+                 WHERE m.state = 'posted' AND m.move_type = 'out_invoice'
+                   AND m.payment_state IN ('not_paid', 'partial')
+                   AND m.invoice_date_due >= %(since)s AND m.invoice_date_due < %(after)s
+                   AND m.commercial_partner_id IS NOT NULL
+                 UNION
+                SELECT m.commercial_partner_id FROM account_move m
+                 WHERE m.state = 'posted' AND m.move_type = 'out_invoice'
+                   AND m.commercial_partner_id IS NOT NULL
+                   AND (m.invoice_date_due >= %(before)s AND m.invoice_date_due < %(after)s
+                        OR m.invoice_date_due >= %(since_before)s
+                           AND m.invoice_date_due < %(since)s)
+                """,
+                since=after - PAYMENT_WINDOW,
+                since_before=before - PAYMENT_WINDOW,
+                before=before,
+                after=after,
+            )
+        )
+        return {row[0] for row in rows}
+
+    @api.model
+    def _refresh_purchase_attributes(self, partner_ids=None, codes=None):
+        """Record the derived attributes whose value changed since the customer's current
+        one (set-based: one statement, history kept). partner_ids: those commercial
+        partners only (None: everyone, the basket thirds recomputed first); codes: those
+        derived attributes only (None: all). Returns the number of values recorded."""
+        if partner_ids is not None and not partner_ids:
+            return 0
+        domain = [("derived", "!=", False)]
+        if codes is not None:
+            domain.append(("derived", "in", list(codes)))
+        attributes = self.env["pulse.attribute"].search(domain)
+        if not attributes:
+            return 0
+        if partner_ids is None or not self._basket_thirds():
+            self._store_basket_thirds()
+        sources = self._derived_sources(partner_ids)
         parts = [
             SQL(
                 "SELECT %s AS attribute_id, src.* FROM (%s) src",
@@ -691,8 +853,6 @@ class PulseAttributeValue(models.Model):
             )
             for attribute in attributes
         ]
-        if not parts:
-            return 0
         self.env.flush_all()
         cr = self.env.cr
         lang = self.env.lang or "en_US"
@@ -714,13 +874,16 @@ class PulseAttributeValue(models.Model):
                       LEFT JOIN pulse_attribute_option o
                              ON o.attribute_id = src.attribute_id AND o.key = src.value_key
                      WHERE src.value_key IS NOT NULL
+                ), cur AS %(cur_materialized)s (
+                    SELECT id, partner_id, attribute_id, company_id, value_key
+                      FROM pulse_attribute_value
+                     WHERE is_current AND source = 'purchase' %(restrict_cur)s
                 ), changed AS (
                     SELECT f.*, cur.id AS replaced_id FROM fresh f
-                      LEFT JOIN pulse_attribute_value cur
+                      LEFT JOIN cur
                              ON cur.partner_id = f.partner_id
                             AND cur.attribute_id = f.attribute_id
                             AND cur.company_id = f.company_id
-                            AND cur.is_current AND cur.source = 'purchase'
                      WHERE cur.id IS NULL OR cur.value_key IS DISTINCT FROM f.value_key
                 ), ins AS (
                     INSERT INTO pulse_attribute_value (
@@ -742,6 +905,16 @@ class PulseAttributeValue(models.Model):
                 SELECT COUNT(*) FROM ins
                 """,
                 union=SQL(" UNION ALL ").join(parts),
+                # a few customers' current values: read in one scan of the index of current
+                # purchase values, not probed one value at a time
+                cur_materialized=SQL("MATERIALIZED") if partner_ids is not None else SQL(""),
+                restrict_cur=SQL(
+                    "AND partner_id = ANY(%s) AND attribute_id = ANY(%s)",
+                    list(partner_ids),
+                    attributes.ids,
+                )
+                if partner_ids is not None
+                else SQL(""),
                 lang=lang,
                 now=fields.Datetime.now(),
                 uid=self.env.uid,
@@ -749,6 +922,12 @@ class PulseAttributeValue(models.Model):
         )
         count = cr.fetchone()[0]
         self.invalidate_model(["is_current", "is_effective"])
+        today = fields.Date.context_today(self)
+        last = fields.Date.to_date(setting(self.env, "purchase_attributes_date") or None)
+        # the day the habits stand at is the earliest any of them was computed for (a
+        # refresh run where it is still yesterday): the nightly run moves them on from there
+        if (partner_ids is None and codes is None) or (last and today < last):
+            self._set_purchase_attributes_date(today)
         if count > ANALYZE_AFTER_ROWS:
             # fresh statistics for the next run's probe of the current values: planned from
             # an empty table's, a re-run right after the first one compared every new value

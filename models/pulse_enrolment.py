@@ -86,12 +86,32 @@ class PulseEnrolment(models.Model):
         pending = self.run_ids.filtered(lambda r: r.state == "scheduled")
         pending.write({"state": "cancelled", "reason": reason or state})
 
+    def _note_first_touch(self, now):
+        """These enrolments' customers were reached now: the first touch of those not
+        reached before (one UPDATE)."""
+        if not self:
+            return
+        self.flush_recordset(["first_touch_date"])
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE pulse_enrolment SET first_touch_date = %(now)s, write_date = %(now)s,
+                       write_uid = %(uid)s
+                 WHERE id = ANY(%(ids)s) AND first_touch_date IS NULL
+                """,
+                now=now,
+                uid=self.env.uid,
+                ids=self.ids,
+            )
+        )
+        self.invalidate_recordset(["first_touch_date", "write_date", "write_uid"])
+
     def _sweep(self, only=None):
         """Set-based upkeep of running enrolments: close as converted those whose customer
         ordered since entering (rules that exit on purchase), complete those with nothing
         left to run, and update the revenue attributed to touched customers. `only`: SQL
         that restricts the enrolments looked at (alias e; the rule engine's calls look at
-        those whose customers or runs changed), all when None."""
+        those whose customers changed), all when None."""
         only = only or SQL()
         cr = self.env.cr
         self.env.flush_all()  # orders, invoices, enrolments and their runs are read
@@ -115,7 +135,18 @@ class PulseEnrolment(models.Model):
         )
         converted = [r[0] for r in cr.fetchall()]
         self.env["pulse.step.run"]._cancel_scheduled(converted, reason)
-        cr.execute(
+        self._complete(only, now)
+        self._attribute(now - ATTRIBUTION_HORIZON, only)
+        self.invalidate_model()
+
+    @api.model
+    def _complete(self, only=None, now=None):
+        """Complete the running enrolments (restricted by `only`, SQL on alias e) with
+        nothing left to run."""
+        self.env["pulse.step.run"].flush_model(["enrolment_id", "state"])
+        self.flush_model(["state"])
+        now = now or fields.Datetime.now()
+        self.env.cr.execute(
             SQL(
                 """
                 UPDATE pulse_enrolment e SET state = 'completed', date_closed = %(now)s,
@@ -125,11 +156,10 @@ class PulseEnrolment(models.Model):
                           AND r.state IN ('scheduled', 'processing', 'unknown')) %(only)s
                 """,
                 now=now,
-                only=only,
+                only=only or SQL(),
             )
         )
-        self._attribute(now - ATTRIBUTION_HORIZON, only)
-        self.invalidate_model()
+        self.invalidate_model(["state", "date_closed", "write_date"])
 
     @api.model
     def _attribute(self, oldest=None, only=None):

@@ -32,6 +32,13 @@ EXTRA_COLUMNS = {
     "categ_amounts": "numeric[]",
     # categories recommended from the category affinity, best first
     "recommended_categ_ids": "integer[]",
+    # The figures of 30 days ago the RFM segment of then is scored on (orders and invoices
+    # dated until that day): last order, orders and amount invoiced in the RFM window ending
+    # that day (NULL: no order nor invoice by then). Computed with today's facts, in the same
+    # pass, so that the nightly refresh only rescores them.
+    "previous_last_order_date": "date",
+    "previous_rfm_window_orders": "integer",
+    "previous_rfm_window_amount": "numeric",
 }
 # Indexes of the facts that no field declares: what follows CREATE INDEX <name>.
 OWN_INDEXES = {

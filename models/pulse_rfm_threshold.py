@@ -8,13 +8,20 @@ THRESHOLD_COLUMNS = {
     "recency": "date[]",  # of the last order date
     "frequency": "integer[]",  # of the orders in the RFM window (customers with one or more)
     "monetary": "numeric[]",  # of the amount invoiced in the window (customers with some)
+    # the same, of the figures of 30 days ago (the RFM segment of then)
+    "previous_recency": "date[]",
+    "previous_frequency": "integer[]",
+    "previous_monetary": "numeric[]",
+    # thirds of the average baskets, the purchase habits' basket band (pulse.attribute.value)
+    "basket": "float8[]",
 }
 
 
 class PulseRfmThreshold(models.Model):
     """Each company's RFM quintile boundaries, written by the facts engine: recomputed by the
-    full refresh, read by the incremental one, so that a customer refreshed during the day is
-    scored against the same boundaries as the others. Internal: no screen reads it."""
+    full and the nightly refresh, read by the incremental one, so that a customer refreshed
+    during the day is scored against the same boundaries as the others; and the basket
+    thirds of the purchase habits, kept the same way. Internal: no screen reads it."""
 
     _name = "pulse.rfm.threshold"
     _description = "RFM quintile boundaries"

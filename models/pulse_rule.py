@@ -5,6 +5,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
+from ..tools.analyze import analyze_if_large
+
 _logger = logging.getLogger(__name__)
 
 TRIGGERS = [
@@ -594,4 +596,9 @@ class PulseRule(models.Model):
         enrolment_ids = [r[0] for r in cr.fetchall()]
         if enrolment_ids:
             self.env["pulse.step.run"]._schedule_roots(enrolment_ids, self, now)
+            # a large enrolment (a rule's first, over every lapsed customer) leaves the
+            # planner with statistics that show none of it: the engine's claims and
+            # upkeep would then be planned as scans of every run or enrolment
+            analyze_if_large(cr, "pulse_enrolment", len(enrolment_ids))
+            analyze_if_large(cr, "pulse_step_run", len(enrolment_ids))
         return len(enrolment_ids)

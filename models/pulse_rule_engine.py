@@ -11,7 +11,7 @@ from .pulse_step_run import RunSkipped
 
 _logger = logging.getLogger(__name__)
 
-BATCH = 200  # runs claimed per transaction
+BATCH = 500  # runs claimed per transaction
 TIME_BUDGET = 50  # seconds a cron call works before handing over (Odoo kills a cron at 120 s)
 # each call of the engine looks after the enrolments of the customers whose orders or
 # invoices are dated this recently (it runs every 15 minutes, and when an order is confirmed)
@@ -94,8 +94,10 @@ class PulseRuleEngine(models.AbstractModel):
         own, so that one bad record fails only its own run. Past `deadline`
         (time.monotonic()), the runs not acted yet are given back. External calls come
         last, each exactly once (see pulse.step.run _call_external). The batch's enrolments
-        are looked after at its end (converted, completed, revenue attributed); `commit`
-        ends a transaction (the engine's cron commits, a plain call only flushes)."""
+        with nothing left to run are completed at its end (its checks closed those whose
+        customer bought; the revenue its touches may earn is an invoice of the day, which the
+        call's upkeep attributes, see _upkeep); `commit` ends a transaction (the engine's
+        cron commits, a plain call only flushes)."""
         commit = commit or self.env.flush_all
         runs = self.env["pulse.step.run"]._claim(limit)
         facts = self.env["pulse.rule.policy"]._due_facts(runs)
@@ -112,8 +114,8 @@ class PulseRuleEngine(models.AbstractModel):
             self._wake_up()
         commit()  # the batch's effects, and the claims of its external calls
         external._call_external(commit, deadline)
-        if runs:  # the upkeep of the batch's enrolments: converted, completed, attributed
-            self.env["pulse.enrolment"]._sweep(SQL("AND e.id = ANY(%s)", runs.enrolment_id.ids))
+        if runs:  # the batch's enrolments with nothing left to run are completed
+            self.env["pulse.enrolment"]._complete(SQL("AND e.id = ANY(%s)", runs.enrolment_id.ids))
         return len(runs) - len(left)
 
     @api.model
@@ -123,21 +125,22 @@ class PulseRuleEngine(models.AbstractModel):
         checks only write final states in the cache: no savepoint per run, so that a batch
         costs the same queries for 5 runs as for 200."""
         Policy = self.env["pulse.rule.policy"]
-        ready = skipped = runs.browse()
+        ready, skipped = [], []
         reserved = {}  # touches of this batch per customer, for the frequency cap
         now = fields.Datetime.now()
         for run in runs:
             try:
                 if Policy._check_due(run, facts, reserved):
-                    ready |= run
+                    ready.append(run.id)
             except RunSkipped as skip:
                 run.write({"state": "skipped", "reason": str(skip), "executed_at": now})
-                skipped |= run
+                skipped.append(run.id)
             except Exception as e:
                 _logger.info("pulse step run %s failed its checks: %s", run.id, e)
                 run.write({"state": "failed", "error": str(e) or repr(e), "executed_at": now})
-        skipped._schedule_children()  # an unreachable customer still gets the next steps
-        return ready
+        # an unreachable customer still gets the next steps
+        runs.browse(skipped)._schedule_children()
+        return runs.browse(ready)
 
     @api.model
     def _act_by_step(self, todo, deadline=None):
@@ -176,9 +179,10 @@ class PulseRuleEngine(models.AbstractModel):
         """The enrolments' upkeep (pulse.enrolment _sweep) at the end of a call: for all of
         them at the first call of the day, which also catches what no date shows (an
         invoice cancelled, a step deleted, a back-dated order); otherwise for the customers
-        whose orders or invoices are dated since UPKEEP_LOOKBACK only. The enrolments of
-        the runs a batch handled had theirs with the batch (_process_due): nothing is left
-        to look at for the others, which did not change."""
+        whose orders or invoices are dated since UPKEEP_LOOKBACK only (which includes
+        every invoice of the day: the revenue of the touches made today). The enrolments
+        of the runs a batch handled were completed with the batch (_process_due): nothing
+        is left to look at for the others, which did not change."""
         Enrolment = self.env["pulse.enrolment"]
         today = fields.Date.to_string(fields.Date.context_today(self))
         if setting(self.env, "rule_upkeep_date") != today:

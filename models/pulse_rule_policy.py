@@ -114,17 +114,30 @@ class PulseRulePolicy(models.AbstractModel):
                 continue
             # per rule: the same text reads with each rule's responsible and company
             facts["matches"][rule.id, text] = matches
-        cr.execute(
-            SQL(
-                """
-                SELECT partner_id FROM pulse_partner_stats
-                 WHERE partner_id = ANY(%s) AND company_id = ANY(%s) AND amount_overdue > 0
-                """,
-                partners.ids,
-                runs.company_id.ids,
+        # who owes money: read only for the touches of rules under a marketing hold
+        hold_rules = runs.rule_id.filtered("marketing_hold")
+        held = (
+            runs.filtered(
+                lambda r: r.rule_id in hold_rules
+                and r.step_id.action in TOUCHES
+                and not r.test_mode
             )
+            if hold_rules
+            else runs.browse()
         )
-        facts["overdue"] = {r[0] for r in cr.fetchall()}
+        if held:
+            cr.execute(
+                SQL(
+                    """
+                    SELECT partner_id FROM pulse_partner_stats
+                     WHERE partner_id = ANY(%s) AND company_id = ANY(%s)
+                       AND amount_overdue > 0
+                    """,
+                    held.partner_id.ids,
+                    held.company_id.ids,
+                )
+            )
+            facts["overdue"] = {r[0] for r in cr.fetchall()}
         # the payment follow-up's marketing hold: {(customer, company): level name}
         facts["followup_hold"] = self.env["pulse.followup"]._held(
             partners.commercial_partner_id.ids, runs.company_id.ids

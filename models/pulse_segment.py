@@ -74,7 +74,7 @@ class PulseSegment(models.Model):
         string="Customers",
     )
     member_ids = fields.One2many("pulse.segment.member", "segment_id", string="Memberships")
-    member_count = fields.Integer("Members", compute="_compute_member_count")
+    member_count = fields.Integer("Members", compute="_compute_kpis")
     last_refresh = fields.Datetime(readonly=True, copy=False)
     refresh_state = fields.Selection(
         [("never", "Never refreshed"), ("ok", "Up to date"), ("error", "In error")],
@@ -93,7 +93,7 @@ class PulseSegment(models.Model):
         "the list or are blacklisted are never subscribed again; contacts added by hand who "
         "are not members are removed.",
     )
-    # key figures of the current members (pulse.segment.kpi)
+    # key figures of the current members, stored with each refresh (pulse.segment.kpi)
     currency_id = fields.Many2one(related="company_id.currency_id", string="Currency")
     kpi_revenue = fields.Monetary(
         "Revenue (RFM window)", compute="_compute_kpis", groups="account.group_account_invoice"
@@ -122,23 +122,24 @@ class PulseSegment(models.Model):
         """Settings › Customer Pulse › Lapsed customers (days)."""
         return setting(self.env, "lapsed_days")
 
-    def _compute_member_count(self):
-        counts = dict(
-            self.env["pulse.segment.member"]._read_group(
-                [("segment_id", "in", self.ids), ("date_left", "=", False)],
-                ["segment_id"],
-                ["__count"],
-            )
-        )
-        for segment in self:
-            segment.member_count = counts.get(segment, 0)
-
     def _compute_kpis(self):
-        # sudo: one read for every figure; the revenue fields carry the invoice group, so a
-        # reader without it never gets them from this compute
+        # sudo: one read for every figure, the members' count with them (both stored with
+        # the refresh); the revenue fields carry the invoice group, so a reader without it
+        # never gets them from this compute
         kpis = self.env["pulse.segment.kpi"].sudo()._for_segments(self)
+        counts = {}
+        if any(segment.id not in kpis for segment in self):
+            # never refreshed since the figures are stored: the members are counted
+            counts = dict(
+                self.env["pulse.segment.member"]._read_group(
+                    [("segment_id", "in", self.ids), ("date_left", "=", False)],
+                    ["segment_id"],
+                    ["__count"],
+                )
+            )
         for segment in self:
             kpi = kpis.get(segment.id)
+            segment.member_count = kpi.member_count if kpi else counts.get(segment, 0)
             segment.kpi_revenue = kpi.revenue if kpi else 0
             segment.kpi_revenue_share = kpi.revenue_share if kpi else 0
             segment.kpi_avg_order_value = kpi.avg_order_value if kpi else 0
@@ -203,11 +204,22 @@ class PulseSegment(models.Model):
     def create(self, vals_list):
         for vals in vals_list:
             self._check_responsible(vals)
-        return super().create(vals_list)
+        segments = super().create(vals_list)
+        # sudo: the key figures are computed, not edited by users
+        self.env["pulse.segment.kpi"].sudo()._store(segments)
+        return segments
 
     def write(self, vals):
         self._check_responsible(vals)
-        return super().write(vals)
+        result = super().write(vals)
+        if "last_refresh" in vals:
+            # the members were refreshed: their key figures are stored with them (sudo: the
+            # figures are computed, not edited by users)
+            self.env["pulse.segment.kpi"].sudo()._store(self)
+            self.invalidate_recordset(
+                [name for name, field in self._fields.items() if field.compute == "_compute_kpis"]
+            )
+        return result
 
     # ------------------------------------------------------------------ domain
     @api.model
@@ -318,7 +330,7 @@ class PulseSegment(models.Model):
                     ), opened AS (
                         INSERT INTO pulse_segment_member (segment_id, partner_id, date_entered)
                         SELECT %(segment)s, newcomer, %(now)s FROM changes
-                         WHERE newcomer IS NOT NULL
+                         WHERE newcomer IS NOT NULL ORDER BY newcomer
                         RETURNING 1
                     )
                     SELECT (SELECT COUNT(*) FROM opened), (SELECT COUNT(*) FROM closed)

@@ -101,8 +101,9 @@ class PulseStepRun(models.Model):
         create_missing_indexes(
             self.env.cr,
             {
-                # the engine's claim: due scheduled runs, oldest first
-                "pulse_step_run_due_idx": "ON pulse_step_run (scheduled_at)"
+                # the engine's claim: due scheduled runs in its order (scheduled_at, id),
+                # read from the index's start instead of sorting every scheduled run
+                "pulse_step_run_claim_idx": "ON pulse_step_run (scheduled_at, id)"
                 " WHERE state = 'scheduled'",
                 # the enrolments' upkeep: has an enrolment anything left to run?
                 "pulse_step_run_pending_idx": "ON pulse_step_run (enrolment_id)"
@@ -187,22 +188,45 @@ class PulseStepRun(models.Model):
         self.env["pulse.rule.engine"]._wake_up(min(now + s._delay() for s in roots))
 
     def _schedule_children(self):
-        """Schedule the steps that follow these (done or skipped) runs."""
+        """Schedule the steps that follow these (done or skipped) runs, in one INSERT (a
+        step already scheduled for an enrolment is not scheduled twice)."""
         now = fields.Datetime.now()
-        vals = []
-        for run in self:
-            for child in run.step_id.child_ids:
-                vals.append(
-                    {
-                        "enrolment_id": run.enrolment_id.id,
-                        "step_id": child.id,
-                        "scheduled_at": now + child._delay(),
-                        "test_mode": run.test_mode,
-                    }
-                )
-        if vals:
-            runs = self.create(vals)
-            self.env["pulse.rule.engine"]._wake_up(min(runs.mapped("scheduled_at")))
+        rows = [
+            (run.enrolment_id.id, child.id, now + child._delay(), run.test_mode)
+            for run in self
+            for child in run.step_id.child_ids
+        ]
+        if not rows:
+            return
+        self.env["pulse.enrolment"].flush_model(["rule_id", "partner_id", "company_id"])
+        self.env["pulse.rule.step"].flush_model(["action"])
+        enrolments, steps, dates, tests = map(list, zip(*rows, strict=True))
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO pulse_step_run (enrolment_id, step_id, rule_id, partner_id,
+                       company_id, action, state, scheduled_at, test_mode, attempts,
+                       create_uid, write_uid, create_date, write_date)
+                SELECT e.id, st.id, e.rule_id, e.partner_id, e.company_id, st.action,
+                       'scheduled', n.at, n.test, 0, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM UNNEST(%(enrolments)s::integer[], %(steps)s::integer[],
+                              %(dates)s::timestamp[], %(tests)s::boolean[])
+                       AS n(enrolment_id, step_id, at, test)
+                  JOIN pulse_enrolment e ON e.id = n.enrolment_id
+                  JOIN pulse_rule_step st ON st.id = n.step_id
+                ON CONFLICT DO NOTHING
+                """,
+                uid=self.env.uid,
+                now=now,
+                enrolments=enrolments,
+                steps=steps,
+                dates=dates,
+                tests=tests,
+            )
+        )
+        self.env["pulse.enrolment"].invalidate_model(["run_ids"])
+        self.env["pulse.rule.step"].invalidate_model(["run_ids"])
+        self.env["pulse.rule.engine"]._wake_up(min(dates))
 
     @api.model
     def _cancel_scheduled(self, enrolment_ids, reason):
@@ -321,39 +345,47 @@ class PulseStepRun(models.Model):
     def _finish(self, produced):
         """Mark these runs done (produced: {run: record it made}), note the first touch,
         tell who must be told and schedule what follows."""
+        if not self:
+            return
         now = fields.Datetime.now()
-        self.write({"state": "done", "executed_at": now, "error": False})
-        self._attach({run: record for run, record in produced.items() if record})
+        self._mark_done(now, {run: record for run, record in produced.items() if record})
         touched = self.filtered(lambda r: r.step_id.action in TOUCHES).enrolment_id
-        touched.filtered(lambda e: not e.first_touch_date).write({"first_touch_date": now})
+        touched._note_first_touch(now)
         for run in self.filtered(lambda r: r.step_id.notify_user_ids):
             run._notify()
         self._schedule_children()
 
-    @api.model
-    def _attach(self, produced):
-        """Note on each run the record it made ({run: record}; an email also as the run's
-        email), all in one UPDATE."""
-        if not produced:
-            return
-        self.flush_model(["res_model", "res_id", "mail_id"])
-        runs, records = list(produced), list(produced.values())
+    def _mark_done(self, now, produced):
+        """Mark these runs done, each with the record it made if any ({run: record}; an
+        email also as the run's email), all in one UPDATE."""
+        self.flush_recordset()  # nothing the ORM holds back overwrites these later
+        records = [produced.get(run) for run in self]
         self.env.cr.execute(
             SQL(
                 """
                 UPDATE pulse_step_run r
-                   SET res_model = v.model, res_id = v.res_id, mail_id = v.mail_id
-                  FROM UNNEST(%s::integer[], %s::varchar[], %s::integer[], %s::integer[])
-                       AS v(id, model, res_id, mail_id)
+                   SET state = 'done', executed_at = %(now)s, error = NULL,
+                       write_date = %(now)s, write_uid = %(uid)s,
+                       res_model = COALESCE(v.model, r.res_model),
+                       res_id = COALESCE(v.res_id, r.res_id),
+                       mail_id = CASE WHEN v.model IS NULL THEN r.mail_id ELSE v.mail_id END
+                  FROM UNNEST(%(ids)s::integer[], %(models)s::varchar[], %(res_ids)s::integer[],
+                              %(mail_ids)s::integer[]) AS v(id, model, res_id, mail_id)
                  WHERE r.id = v.id
                 """,
-                [run.id for run in runs],
-                [record._name for record in records],
-                [record.id for record in records],
-                [record.id if record._name == "mail.mail" else None for record in records],
+                now=now,
+                uid=self.env.uid,
+                ids=self.ids,
+                models=[record._name if record else None for record in records],
+                res_ids=[record.id if record else None for record in records],
+                mail_ids=[
+                    record.id if record and record._name == "mail.mail" else None
+                    for record in records
+                ],
             )
         )
-        self.concat(*runs).invalidate_recordset(["res_model", "res_id", "mail_id"])
+        done = ["state", "executed_at", "error", "res_model", "res_id", "mail_id"]
+        self.invalidate_recordset([*done, "write_date", "write_uid"])
 
     def _notify(self):
         step = self.step_id

@@ -1,5 +1,6 @@
-# Reports: SQL views (`_auto = False`) over the tables of the stages, and the follow-up
-# report's values. Imported after models/ (see the addon's __init__.py): Odoo creates the
+# Reports: SQL views (`_auto = False`) over the tables of the stages, the segments' key
+# figures (stored with each refresh of their members) and the follow-up report's values.
+# Imported after models/ (see the addon's __init__.py): Odoo creates the
 # tables of the models in the order they are defined, so each view here is created after
 # the tables and columns it reads (facts, memberships, assessments, survey answers).
 from . import pulse_report_view

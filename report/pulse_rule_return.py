@@ -1,4 +1,4 @@
-from odoo import api, fields, models, tools
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..models.pulse_rule_step import ACTIONS
@@ -21,6 +21,7 @@ class PulseRuleReturn(models.Model):
     the month it started. Every figure but the ratios adds up over any grouping."""
 
     _name = "pulse.rule.return"
+    _inherit = "pulse.report.view"
     _description = "Return on rules"
     _auto = False
     _order = "date desc, rule_id, step_id"
@@ -167,19 +168,6 @@ class PulseRuleReturn(models.Model):
               JOIN res_company co ON co.id = l.company_id
               LEFT JOIN pulse_rule_step st ON st.id = l.step_id
             """
-        )
-
-    def _query(self):
-        return SQL("%s %s %s", self._with(), self._select(), self._from())
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
         )
 
     # ------------------------------------------------------------- grouping

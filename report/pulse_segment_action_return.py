@@ -1,4 +1,4 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 from odoo.tools import SQL
 
 from ..models.pulse_rule_step import ACTIONS
@@ -23,6 +23,7 @@ class PulseSegmentActionReturn(models.Model):
     through a rule (Return on rules gives each invoice to one step)."""
 
     _name = "pulse.segment.action.return"
+    _inherit = "pulse.report.view"
     _description = "Revenue after actions on segments"
     _auto = False
     _order = "date desc, segment_id, rule_id, step_id"
@@ -151,19 +152,6 @@ class PulseSegmentActionReturn(models.Model):
 
     def _month(self):
         return SQL("date_trunc('month', a.executed_at)::date")
-
-    def _query(self):
-        return SQL("%s %s %s %s", self._with(), self._select(), self._from(), self._group_by())
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
-        )
 
     def _read_group_select(self, aggregate_spec, query):
         """Ratios from the group's sums."""

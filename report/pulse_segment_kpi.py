@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.params import param_key, setting_default
+from ..tools.schema import create_missing_indexes
 
 # Forecast horizon (days) of the segment dashboard.
 HORIZON = 90
@@ -10,22 +11,37 @@ HORIZON = 90
 STOPPED_AFTER_RHYTHMS = 2
 # Orders per member are shown per this many days.
 DAYS_PER_YEAR = 365
-# The RFM window setting (tools/params.py), read by the view itself.
+# The RFM window setting (tools/params.py), read by the query itself.
 WINDOW_SETTING = "rfm_window_days"
+# The stored figures, in the order of the query's SELECT after the segment and its state.
+FIGURES = (
+    "company_id",
+    "member_count",
+    "revenue",
+    "revenue_share",
+    "avg_order_value",
+    "orders_per_member_year",
+    "forecast_orders",
+    "forecast_revenue",
+)
 
 
 class PulseSegmentKpi(models.Model):
-    """Key figures of each segment's current members, computed live from the customer
-    facts (a view: always in step with the last refresh of the segments and the facts)."""
+    """Key figures of each segment's members, from the customer facts, stored with each
+    refresh of the members (pulse.segment writes them when it records the refresh): the
+    figures of the members of that refresh as their facts stood then. A segment's form and
+    the dashboard read one row each instead of adding up every member's facts (and the
+    company's revenue) at every read."""
 
     _name = "pulse.segment.kpi"
-    _inherit = "pulse.report.view"
     _description = "Segment key figures"
-    _auto = False
     _order = "segment_id"
     _rec_name = "segment_id"
+    _log_access = False
 
-    segment_id = fields.Many2one("pulse.segment", readonly=True)
+    segment_id = fields.Many2one("pulse.segment", readonly=True, required=True, ondelete="cascade")
+    # archived segments have no key figures (their row stays, for when they come back)
+    active = fields.Boolean(related="segment_id.active", store=True)
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one(related="company_id.currency_id", string="Currency")
     member_count = fields.Integer("Members", readonly=True)
@@ -70,7 +86,25 @@ class PulseSegmentKpi(models.Model):
         help="Forecast orders of each member times their average order value.",
     )
 
-    def _with(self):
+    def init(self):
+        # one row per segment (what the refresh's upsert meets)
+        create_missing_indexes(
+            self.env.cr,
+            {"pulse_segment_kpi_segment_uniq": "ON pulse_segment_kpi (segment_id)"},
+            unique=True,
+        )
+        # segments refreshed before the figures were stored (an update from an earlier
+        # version)
+        self.env.cr.execute(
+            "SELECT ARRAY_AGG(s.id) FROM pulse_segment s"
+            " WHERE NOT EXISTS (SELECT 1 FROM pulse_segment_kpi k WHERE k.segment_id = s.id)"
+        )
+        missing = self.env.cr.fetchone()[0]
+        if missing:
+            self._store(self.env["pulse.segment"].browse(missing))
+
+    # ------------------------------------------------------------------ query
+    def _with(self, segment_ids):
         # the RFM window, each current member's figures and forecast, each company's revenue
         return SQL(
             """
@@ -102,7 +136,7 @@ class PulseSegmentKpi(models.Model):
                   JOIN pulse_segment seg ON seg.id = m.segment_id
                   LEFT JOIN pulse_partner_stats s
                     ON s.partner_id = m.partner_id AND s.company_id = seg.company_id
-                 WHERE m.date_left IS NULL
+                 WHERE m.date_left IS NULL AND m.segment_id = ANY(%(segment_ids)s)
             ), company_revenue AS (
                 SELECT company_id, SUM(rfm_window_amount) AS revenue
                   FROM pulse_partner_stats GROUP BY company_id
@@ -112,12 +146,13 @@ class PulseSegmentKpi(models.Model):
             window_default=setting_default(WINDOW_SETTING),
             horizon=HORIZON,
             stopped=STOPPED_AFTER_RHYTHMS,
+            segment_ids=list(segment_ids),
         )
 
     def _select(self):
         return SQL(
             """
-            SELECT seg.id, seg.id AS segment_id, seg.company_id,
+            SELECT seg.id AS segment_id, seg.active, seg.company_id,
                    COUNT(pm.segment_id) AS member_count,
                    COALESCE(SUM(pm.revenue), 0) AS revenue,
                    COALESCE(ROUND(100 * SUM(pm.revenue) / NULLIF(cr.revenue, 0), 1), 0)
@@ -144,14 +179,45 @@ class PulseSegmentKpi(models.Model):
             """
         )
 
-    def _where(self):
-        # archived segments have no key figures
-        return SQL("WHERE seg.active")
+    def _where(self, segment_ids):
+        return SQL("WHERE seg.id = ANY(%s)", list(segment_ids))
 
     def _group_by(self):
-        return SQL("GROUP BY seg.id, seg.company_id, cr.revenue")
+        return SQL("GROUP BY seg.id, seg.active, seg.company_id, cr.revenue")
+
+    @api.model
+    def _store(self, segments):
+        """Compute and store the key figures of these segments' current members (one
+        statement, each member's facts read once)."""
+        if not segments:
+            return
+        self.env["pulse.segment.member"].flush_model()
+        self.env["pulse.partner.stats"].flush_model()
+        columns = SQL(", ").join(SQL.identifier(c) for c in ("segment_id", "active", *FIGURES))
+        self.env.execute_query(
+            SQL(
+                """
+                %(with)s
+                INSERT INTO pulse_segment_kpi (%(columns)s)
+                %(select)s %(from)s %(where)s %(group_by)s
+                ON CONFLICT (segment_id) DO UPDATE SET %(update)s
+                """,
+                columns=columns,
+                select=self._select(),
+                where=self._where(segments.ids),
+                group_by=self._group_by(),
+                update=SQL(", ").join(
+                    SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
+                    for c in ("active", *FIGURES)
+                ),
+                **{"with": self._with(segments.ids), "from": self._from()},
+            )
+        )
+        self.invalidate_model()
 
     @api.model
     def _for_segments(self, segments):
-        """{segment id: kpi record} for these segments (archived ones have none)."""
-        return {k.segment_id.id: k for k in self.search([("segment_id", "in", segments.ids)])}
+        """{segment id: kpi record} for these segments (archived ones have none): one
+        query."""
+        kpis = self.search_fetch([("segment_id", "in", segments.ids)], ["segment_id", *FIGURES])
+        return {k.segment_id.id: k for k in kpis}

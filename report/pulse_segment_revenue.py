@@ -1,5 +1,10 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 from odoo.tools import SQL
+
+# A row's id is its segment's id times this plus its month's number since year 0: an id
+# computed from the row's key (a row number over the whole result would keep the reader's
+# filters, on a segment or a period, from reaching the memberships and invoices read).
+ROW_ID_MONTHS = 12 * 10000
 
 
 class PulseSegmentRevenue(models.Model):
@@ -10,6 +15,7 @@ class PulseSegmentRevenue(models.Model):
     invoices (commercial partner, company), one membership at a time."""
 
     _name = "pulse.segment.revenue"
+    _inherit = "pulse.report.view"
     _description = "Segment revenue over time"
     _auto = False
     _order = "date desc, segment_id"
@@ -48,7 +54,9 @@ class PulseSegmentRevenue(models.Model):
     def _select(self):
         return SQL(
             """
-            SELECT ROW_NUMBER() OVER (ORDER BY mem.segment_id, %(month)s) AS id,
+            SELECT mem.segment_id::bigint * %(months)s
+                       + EXTRACT(YEAR FROM %(month)s)::bigint * 12
+                       + EXTRACT(MONTH FROM %(month)s)::bigint AS id,
                    %(month)s AS date,
                    mem.segment_id, seg.company_id, co.currency_id,
                    COUNT(DISTINCT m.commercial_partner_id) AS buyer_count,
@@ -56,6 +64,7 @@ class PulseSegmentRevenue(models.Model):
                    SUM(m.amount_untaxed_signed) AS revenue
             """,
             month=self._month(),
+            months=ROW_ID_MONTHS,
         )
 
     def _from(self):
@@ -77,16 +86,3 @@ class PulseSegmentRevenue(models.Model):
 
     def _month(self):
         return SQL("date_trunc('month', m.invoice_date)::date")
-
-    def _query(self):
-        return SQL("%s %s %s", self._select(), self._from(), self._group_by())
-
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
-        )

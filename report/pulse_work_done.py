@@ -33,8 +33,14 @@ PARTS = (
 # Source-table indexes the reads of a period go through, by day: the messages of activities
 # done, of emails and of sale orders (their confirmations), the quotations by issue and the
 # orders by order date (without them, every read scans all the messages and orders;
-# measured in bench/bench_work_done.py). Dropped by the uninstall hook.
+# measured in bench/bench_work_done.py), and a salesperson's own quotations and orders of
+# the period (their own work: without them, all their orders ever, or everyone's of the
+# period, are read; bench/bench_screens.py). Dropped by the uninstall hook.
 REPORT_INDEXES = {
+    "pulse_work_done_user_issue_idx": """
+        ON sale_order (user_id, (LEAST(create_date, date_order)::date))""",
+    "pulse_work_done_user_confirm_idx": """
+        ON sale_order (user_id, (date_order::date)) WHERE state = 'sale'""",
     "pulse_work_done_message_day_idx": """
         ON mail_message ((date::date))
         WHERE mail_activity_type_id IS NOT NULL

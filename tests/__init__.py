@@ -9,6 +9,7 @@ from . import test_profiling
 from . import test_uninstall
 from . import test_settings_params
 from . import test_refresh_analyze
+from . import test_nightly_refresh
 from . import test_filter_rights
 from . import test_engine_trust
 from . import test_profile_trust

@@ -400,11 +400,13 @@ class TestFactsEngine(PulseFactsCase):
         self.assertEqual([float(x) for x in monetary], [10.0, 20.0, 30.0, 40.0])
         scores = self.env.execute_query(
             SQL(
-                "SELECT f.rfm_window_orders, %s FROM %s JOIN (%s) th USING (company_id)"
+                "SELECT f.rfm_window_orders, %s FROM %s JOIN %s th USING (company_id)"
                 " ORDER BY 1",
                 self.Facts._rfm_scores_sql(),
                 source,
-                self.Facts._thresholds_query(source),
+                self.Facts._threshold_columns_sql(
+                    SQL("(%s) q", self.Facts._thresholds_query(source)), prefixes=("",)
+                ),
             )
         )
         self.assertEqual(
@@ -446,8 +448,9 @@ class TestFactsEngine(PulseFactsCase):
         self.assertEqual(previous, {partner: then.get(partner, False) for partner in previous})
 
     def test_nightly_chain(self):
-        """The facts' cron starts the derived figures' cron when done, which starts the
-        profiles' cron; each one's own schedule moves a day and more away (a safety net)."""
+        """The facts' cron (with the RFM segments of 30 days ago) starts the derived
+        figures' cron when done, which starts the profiles' cron; each one's own schedule
+        moves a day and more away (a safety net)."""
         self.make_order(self.customer, "2026-05-01")
         Trigger = self.env["ir.cron.trigger"]
         derived = self.env.ref("customer_pulse.ir_cron_pulse_stats_derived")
@@ -462,9 +465,8 @@ class TestFactsEngine(PulseFactsCase):
         self.assertEqual(len(Trigger.search([("cron_id", "=", derived.id)])), 1)
         self.assertFalse(Trigger.search([("cron_id", "=", profile.id)]))
         self.assertGreater(derived.nextcall, datetime(2026, 6, 16))
-        self.assertFalse(self.facts(self.customer).rfm_segment_previous)  # derived: not yet
-        self.Facts._cron_refresh_derived()
         self.assertTrue(self.facts(self.customer).rfm_segment_previous)
+        self.Facts._cron_refresh_derived()
         self.assertEqual(len(Trigger.search([("cron_id", "=", profile.id)])), 1)
         self.assertGreater(profile.nextcall, datetime(2026, 6, 16))
 

@@ -811,6 +811,26 @@ class TestPurchaseAttributes(PulseFactsCase):
             self.assertEqual(self.value(monday, "basket_band").option_id.key, "large")
             self.assertEqual(basket.filtered("is_current"), self.value(monday, "basket_band"))
 
+    def test_queue_brings_the_changed_customers_habits(self):
+        """A customer whose orders change has their purchase habits within minutes (the
+        queue's refresh), not the next night; the others keep theirs."""
+        buyer = self.env["res.partner"].create({"name": "Regular", "is_company": True})
+        other = self.env["res.partner"].create({"name": "Other", "is_company": True})
+        with freeze_time("2026-06-01"):
+            for day in ("2026-05-01", "2026-05-15", "2026-05-29"):
+                self.make_order(buyer, day)
+            self.make_order(other, "2026-05-02")
+            self.refresh()
+            self.assertEqual(self.value(buyer, "rhythm_band").option_id.key, "monthly")
+            others = self.env["pulse.attribute.value"].search([("partner_id", "=", other.id)])
+            for day in ("2026-05-30", "2026-05-31"):
+                self.make_order(buyer, day)
+            self.Facts._refresh_queue()
+        self.assertEqual(self.value(buyer, "rhythm_band").option_id.key, "weekly")
+        self.assertEqual(
+            self.env["pulse.attribute.value"].search([("partner_id", "=", other.id)]), others
+        )
+
     def test_on_time_and_very_late_payers(self):
         prompt = self.env["res.partner"].create({"name": "Prompt", "is_company": True})
         slow = self.env["res.partner"].create({"name": "Slow", "is_company": True})

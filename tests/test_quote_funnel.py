@@ -232,6 +232,43 @@ class TestQuoteFunnel(QuoteCase):
         )
         self.assertEqual(sum(work.filtered(lambda w: w.kind == "quote").mapped("count")), 1)
 
+    def test_salespersons_own_reading_has_the_same_figures(self):
+        """A salesperson's reading selects their quotations before the history of each is
+        read (their rule and the period reach the orders first): the figures and dates are
+        those the manager reads for them, month by month and row by row."""
+        for user, price in ((self.alice, 100.0), (self.bob, 300.0)):
+            q1 = self.quote(user, "2024-03-01 10:00:00", price=price)
+            self.mark_sent(q1, "2024-03-02 10:00:00")
+            self.confirm(q1, "2024-03-09 10:00:00")
+            q2 = self.quote(user, "2024-03-10 10:00:00", price=price)
+            self.email_quote(q2, "2024-03-11 10:00:00")
+            q3 = self.quote(user, "2024-04-01 10:00:00", price=price, validity_date="2024-04-02")
+            self.cancel(q3, "2024-04-05 10:00:00")
+            self.quote(user, "2023-12-20 10:00:00", price=price)  # before the period
+        period = [("issue_date", ">=", "2024-01-01"), ("issue_date", "<", "2025-01-01")]
+        fields = ["name", "issue_date", "sent_date", "confirmation_date", "sent", "lost"]
+        for user in (self.alice, self.bob):
+            with self.subTest(user=user.login):
+                own = self.funnel(user, period, groupby=["issue_date:month"])
+                managers = self.funnel(
+                    self.manager, [*period, ("user_id", "=", user.id)], ["issue_date:month"]
+                )
+                self.assertEqual(
+                    [{k: v for k, v in g.items() if k != "__domain"} for g in own],
+                    [{k: v for k, v in g.items() if k != "__domain"} for g in managers],
+                )
+                self.assertEqual(
+                    [(g["issue_date:month"], g["issued"], g["sent"], g["confirmed"]) for g in own],
+                    [("March 2024", 2, 2, 1), ("April 2024", 1, 0, 0)],
+                )
+                Funnel = self.env["pulse.quote.funnel"]
+                self.assertEqual(
+                    Funnel.with_user(user).search_read(period, fields, order="id"),
+                    Funnel.with_user(self.manager).search_read(
+                        [*period, ("user_id", "=", user.id)], fields, order="id"
+                    ),
+                )
+
     def test_team_and_team_leader(self):
         order = self.quote(self.alice, "2024-02-01 10:00:00", team_id=self.team.id)
         row = self.env["pulse.quote.funnel"].search([("order_id", "=", order.id)])

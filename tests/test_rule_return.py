@@ -261,6 +261,49 @@ class TestRuleReturn(PulseFactsCase):
             "March is before entering, May after leaving",
         )
 
+    def test_segment_revenue_rows_filtered_first(self):
+        """A reading of a segment or a period filters the memberships and invoices read, not
+        the result: its rows are those of the whole report, ids included (computed from the
+        segment and the month), and no two rows share an id."""
+        customers = [self.make_customer(f"Member {i}") for i in range(2)]
+        for customer in customers:
+            for day in ("2025-12-15", "2026-02-10", "2026-03-05"):
+                self.make_move(customer, day, amount=40.0)
+        segments = self.env["pulse.segment"].create(
+            [{"name": f"Revenue {i}", "kind": "static"} for i in range(2)]
+        )
+        # both customers in the first segment, the first one in the second
+        pairs = [
+            (segments[0], customers[0]),
+            (segments[0], customers[1]),
+            (segments[1], customers[0]),
+        ]
+        self.Member.create(
+            [
+                {"segment_id": segment.id, "partner_id": customer.id, "date_entered": "2025-12-01"}
+                for segment, customer in pairs
+            ]
+        )
+        Report = self.env["pulse.segment.revenue"]
+        fields = ["segment_id", "date", "buyer_count", "invoice_count", "revenue"]
+        everything = Report.search_read([("segment_id", "in", segments.ids)], fields)
+        self.assertEqual(len({row["id"] for row in everything}), len(everything), "unique ids")
+        self.assertEqual(len(everything), 6)
+        period = [("date", ">=", "2026-01-01"), ("date", "<=", "2026-12-31")]
+        filtered = Report.search_read([("segment_id", "=", segments[0].id), *period], fields)
+        self.assertEqual(
+            sorted(filtered, key=lambda r: r["id"]),
+            sorted(
+                (
+                    r
+                    for r in everything
+                    if r["segment_id"][0] == segments[0].id and str(r["date"]) >= "2026-01-01"
+                ),
+                key=lambda r: r["id"],
+            ),
+        )
+        self.assertEqual([(r["buyer_count"], r["revenue"]) for r in filtered], [(2, 80.0)] * 2)
+
     def test_revenue_after_each_action_on_a_segment(self):
         Report = self.env["pulse.segment.action.return"]
         rows = {

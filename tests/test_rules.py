@@ -228,6 +228,26 @@ class TestRules(PulseFactsCase):
             self.assertEqual(back_dated.state, "converted")
             self.assertEqual(back_dated.exit_reason, "bought since entering")
 
+    def test_touch_of_a_later_call_earns_the_invoice_of_its_day(self):
+        """The revenue a touch earns is invoiced from its day on: a touch made by a call
+        after the day's first one earns the invoice posted earlier that day in that very
+        call (its upkeep looks at the customers invoiced today), not at the next day's."""
+        rule = self.make_rule(exit_on_purchase=False)  # one win-back email
+        with freeze_time("2026-01-10 08:00:00"):
+            self.make_order(self.lapsed, "2024-06-01")
+            self.Facts._refresh_all()
+            self.engine()  # the day's first call, nothing running yet
+            self.assertEqual(setting(self.env, "rule_upkeep_date"), "2026-01-10")
+        with freeze_time("2026-01-10 09:00:00"):
+            invoice = self.make_invoice(self.make_order(self.lapsed, "2026-01-09"), "2026-01-10")
+            rule.action_start()
+            self.engine()
+            enrolment = rule.enrolment_ids
+            self.assertEqual(self.runs(rule).state, "done")
+            self.assertEqual(enrolment.state, "completed")
+            self.assertEqual(enrolment.attributed_revenue, invoice.amount_untaxed)
+            self.assertEqual(enrolment.converting_step_id, rule.step_ids)
+
     def test_order_in_the_second_of_entering_converts(self):
         """An order confirmed in the very second the customer entered counts as bought
         since entering; the order that made them enter (trigger 'Order confirmed') does

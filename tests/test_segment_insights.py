@@ -153,6 +153,102 @@ class TestSegmentInsights(PulseFactsCase):
         kpi = self.env["pulse.segment.kpi"].search([("segment_id", "=", segment.id)])
         self.assertEqual(kpi.member_count, 3)
 
+    def test_key_figures_stored_with_each_refresh(self):
+        """The key figures are those of the members of the last refresh, as their facts
+        stood then: stored with the refresh, read by the form and the dashboard alike (one
+        row), followed by the next refresh; an archived segment has none."""
+        today = date.today()
+        a, b = self.people[:2]
+        self.make_order(a, today - timedelta(days=40), price=100.0)
+        self.make_order(b, today - timedelta(days=20), price=300.0)
+        self.Facts._refresh_all()
+        segment = self.Segment.create(
+            {"name": "Pair", "kind": "static", "static_partner_ids": [Command.set((a | b).ids)]}
+        )
+        Kpi = self.env["pulse.segment.kpi"]
+        self.assertEqual(Kpi.search([("segment_id", "=", segment.id)]).member_count, 0)
+        segment._refresh_members()
+        self.assertEqual((segment.member_count, segment.kpi_avg_order_value), (2, 200))
+        kpi = Kpi.search([("segment_id", "=", segment.id)])
+        self.assertEqual((kpi.member_count, kpi.avg_order_value), (2, 200))
+        # a's new order: the facts follow at once, the figures at the next refresh
+        self.make_order(a, today - timedelta(days=1), price=500.0)
+        self.Facts._refresh_queue()
+        segment.invalidate_recordset()
+        self.assertEqual(segment.kpi_avg_order_value, 200)
+        segment._refresh_members()
+        self.assertAlmostEqual(segment.kpi_avg_order_value, 900 / 3, places=2)
+        self.assertAlmostEqual(kpi.avg_order_value, 900 / 3, places=2)
+        segment.static_partner_ids = [Command.set(a.ids)]
+        segment._refresh_members()
+        self.assertEqual((segment.member_count, kpi.member_count), (1, 1))
+        self.assertEqual(segment.member_count, len(self.members(segment)))
+        segment.active = False
+        segment.invalidate_recordset()
+        self.assertFalse(Kpi.search([("segment_id", "=", segment.id)]))
+        self.assertEqual(segment.kpi_avg_order_value, 0)
+
+    def test_category_totals_follow_the_facts(self):
+        """Customers by product category grouped as the pivot opens (by category, company or
+        day of last purchase) reads the totals kept with the facts: the same figures as the
+        customers' rows added up, after a full refresh, an incremental one (a new category,
+        a customer whose only order was cancelled) and a facts row deleted by a merge."""
+        Stats = self.env["pulse.partner.category.stats"].with_user(self.pulse_user)
+        beans, grinders, cups = self.items
+        self.buy(self.people[0], "2026-01-05", beans | grinders)
+        self.buy(self.people[1], "2026-02-10", beans, price=25.0)
+        gone = self.buy(self.people[2], "2026-03-15", cups)
+        self.Facts._refresh_all()
+        aggregates = ["__count", "order_count:sum", "quantity:sum", "amount:sum"]
+        readings = [
+            ([], ["categ_id"]),
+            ([], []),
+            ([("last_date", ">=", "2026-02-01")], ["last_date:month", "categ_id"]),
+            ([("categ_id", "child_of", self.categs[0].id)], ["company_id"]),
+        ]
+
+        def check(expected_beans):
+            for domain, groupby in readings:
+                with self.subTest(domain=domain, groupby=groupby):
+                    self.assertTrue(Stats._reads_totals(domain, groupby, aggregates))
+                    live = Stats.with_context(pulse_category_totals=False)
+                    self.assertEqual(
+                        Stats._read_group(domain, groupby, aggregates),
+                        live._read_group(domain, groupby, aggregates),
+                    )
+            by_categ = {
+                categ: (customers, amount)
+                for categ, customers, amount in Stats._read_group(
+                    [], ["categ_id"], ["__count", "amount:sum"]
+                )
+            }
+            self.assertEqual(by_categ.get(self.categs[0]), expected_beans)
+            self.env.cr.execute(
+                "SELECT COUNT(*) FROM pulse_category_total WHERE customer_count = 0"
+            )
+            self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+        check((2, 35))
+        # a grouping the totals do not keep reads the customers' rows
+        self.assertFalse(Stats._reads_totals([], ["partner_id"], aggregates))
+        self.assertFalse(Stats._reads_totals([("partner_id", "!=", False)], [], aggregates))
+        self.assertFalse(Stats._reads_totals([], ["categ_id"], ["rank:sum"]))
+        self.buy(self.people[1], "2026-04-01", grinders | beans)
+        gone._action_cancel()
+        self.Facts._refresh_queue()
+        check((2, 45))
+        self.assertNotIn(
+            self.categs[2], Stats.search([]).categ_id, "the cancelled order's category left"
+        )
+        # a merge deletes the merged customer's facts row (the partner goes with it)
+        self.env.cr.execute(
+            "DELETE FROM pulse_partner_stats WHERE partner_id = %s", [self.people[0].id]
+        )
+        Stats.invalidate_model()
+        check((1, 35))
+        self.Facts._refresh_all()
+        check((2, 45))
+
     def test_size_history(self):
         solo = self.people[0]
         segment = self.Segment.create(

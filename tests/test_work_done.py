@@ -289,6 +289,35 @@ class TestWorkDone(WorkCase):
             self.work(mine, groupby=["date:month"]), {("April 2024",): 1, ("May 2024",): 2}
         )
 
+    def test_salespersons_own_reading_has_the_same_figures(self):
+        """A salesperson's reading of a period selects their quotations and orders first
+        (their rule and the days reach the orders' indexes): the counts are those the
+        manager reads for them, day by day."""
+        for user in (self.alice, self.bob):
+            q1 = self.quote(user, "2024-05-02 10:00:00")
+            self.confirm(q1, "2024-05-03 10:00:00")
+            self.quote(user, "2024-05-03 11:00:00")
+            untracked = self.quote(user, "2024-05-06 10:00:00")
+            with freeze_time("2024-05-07 10:00:00"):  # no tracking: its order date counts
+                untracked.with_context(tracking_disable=True).action_confirm()
+            self.quote(user, "2024-06-01 10:00:00")  # after the period
+        self.env.flush_all()
+        may = [("date", ">=", "2024-05-01"), ("date", "<=", "2024-05-31")]
+        sales = [("kind", "in", ("quote", "order"))]
+        for user in (self.alice, self.bob):
+            with self.subTest(user=user.login):
+                own = self.work([*may, *sales], groupby=["date:day", "kind"], user=user)
+                managers = self.work(
+                    [*may, *sales, ("user_id", "=", user.id)],
+                    groupby=["date:day", "kind"],
+                    user=self.manager,
+                )
+                self.assertEqual(own, managers)
+                self.assertEqual(
+                    self.work([*may, *sales], groupby=["kind"], user=user),
+                    {("quote",): 3, ("order",): 2},
+                )
+
 
 @tagged("post_install", "-at_install")
 class TestWorkDoneAccess(WorkCase):

@@ -20,6 +20,8 @@ EMBEDDED_IMAGE = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)
 # the x2many values taken here: recipients of the email and partners of its message
 RELATIONS = ("recipient_ids", "partner_ids")
 LOG_ACCESS = ("create_uid", "create_date", "write_uid", "write_date")
+# what a record's cache holds of its messages (mail.thread)
+DOCUMENT_FIELDS = ["message_ids", "message_needaction", "message_needaction_counter"]
 
 
 def queue_mails(env, vals_list):
@@ -44,7 +46,7 @@ def queue_mails(env, vals_list):
     mail_ids = _insert(Mail, {**mail_columns, "mail_message_id": None}, rows)
     _link(Mail, "recipient_ids", mail_ids, rows)
     _link(Message, "partner_ids", message_ids, rows)
-    Message.browse(message_ids)._invalidate_documents()
+    _invalidate_documents(env, rows)
     return Mail.browse(mail_ids)
 
 
@@ -82,14 +84,27 @@ def _columns(model):
     }
 
 
-def _complete(Message, Mail, rows):
-    """What mail.message.create and mail.mail.create add to each row: a message id, the
-    record's name, a reply-to when none was given, the scheduled date made naive."""
+def _documents(rows):
+    """{model: ids} of the records the rows' messages are about."""
     records = {}
     for row in rows:
         if row.get("model") and row.get("res_id"):
             records.setdefault(row["model"], set()).add(row["res_id"])
-    for model, ids in records.items():  # the records' names, read in one go
+    return records
+
+
+def _invalidate_documents(env, rows):
+    """The records the new messages are about forget the messages they hold in cache (what
+    mail.message.create invalidates), from the rows: the messages are not read back."""
+    for model, ids in _documents(rows).items():
+        if model in env.registry and issubclass(env.registry[model], env.registry["mail.thread"]):
+            env[model].browse(ids).invalidate_recordset(DOCUMENT_FIELDS)
+
+
+def _complete(Message, Mail, rows):
+    """What mail.message.create and mail.mail.create add to each row: a message id, the
+    record's name, a reply-to when none was given, the scheduled date made naive."""
+    for model, ids in _documents(rows).items():  # the records' names, read in one go
         Message.env[model].sudo().browse(list(ids)).mapped("display_name")
     for row in rows:
         if not row.get("message_id"):

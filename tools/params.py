@@ -48,6 +48,11 @@ SETTINGS = {
     "followup_run_date": Setting(str, False),
     # bookkeeping: the day the rule engine last looked after every enrolment
     "rule_upkeep_date": Setting(str, False),
+    # bookkeeping: the day the customer facts stand at and the RFM window they were computed
+    # with ("2026-06-15 365"), from which the nightly refresh moves them on
+    "facts_basis": Setting(str, False),
+    # bookkeeping: the day the purchase habits in the profiles stand at
+    "purchase_attributes_date": Setting(str, False),
 }
 
 
