@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_missing_indexes
+from ..tools.schema import create_missing_indexes, create_trigger_functions
 from .pulse_stats_queue import trigger_version
 
 # Set (transaction-local) while a refresh of the facts writes them: the refresh counts the
@@ -83,16 +83,7 @@ class PulseCategoryTotal(models.Model):
             },
             unique=True,
         )
-        cr.execute(SQL("SELECT prosrc FROM pg_proc WHERE oid = to_regproc(%s)", DELETE_FUNCTION))
-        row = cr.fetchone()
-        if not row or row[0] != DELETE_BODY:
-            cr.execute(
-                SQL(
-                    "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
-                    SQL.identifier(DELETE_FUNCTION),
-                    DELETE_BODY,
-                )
-            )
+        create_trigger_functions(cr, {DELETE_FUNCTION: DELETE_BODY})
         version = trigger_version(DELETE_TRIGGER_SQL)
         cr.execute(
             SQL(

@@ -3,6 +3,8 @@ import hashlib
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..tools.schema import create_trigger_functions
+
 # The queue triggers: database triggers fill the queue, so that every way a fact can change
 # (business methods, stored computes, partner merges, raw SQL of other modules) is caught,
 # inside the transaction that made the change: the queue row commits or rolls back with it.
@@ -138,17 +140,7 @@ class PulseStatsQueue(models.Model):
                     SQL(QUEUED_AT_DEFAULT),
                 )
             )
-        for name, body in QUEUE_FUNCTIONS.items():
-            cr.execute(SQL("SELECT prosrc FROM pg_proc WHERE oid = to_regproc(%s)", name))
-            row = cr.fetchone()
-            if not row or row[0] != body:
-                cr.execute(
-                    SQL(
-                        "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
-                        SQL.identifier(name),
-                        body,
-                    )
-                )
+        create_trigger_functions(cr, QUEUE_FUNCTIONS)
         for table, definition in QUEUE_TRIGGERS.items():
             version = trigger_version(definition)
             cr.execute(

@@ -50,3 +50,19 @@ def create_missing_indexes(cr, indexes, unique=False):
     for name in missing:
         cr.execute(SQL("CREATE %s %s %s", kind, SQL.identifier(name), SQL(indexes[name])))
     return missing
+
+
+def create_trigger_functions(cr, functions):
+    """Create or replace the trigger functions `functions` ({name: PL/pgSQL body}) whose body
+    is missing or differs from the one in the database."""
+    for name, body in functions.items():
+        cr.execute(SQL("SELECT prosrc FROM pg_proc WHERE oid = to_regproc(%s)", name))
+        row = cr.fetchone()
+        if not row or row[0] != body:
+            cr.execute(
+                SQL(
+                    "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
+                    SQL.identifier(name),
+                    body,
+                )
+            )
