@@ -14,6 +14,12 @@ registry.category("web_tour.tours").add("customer_pulse_card", {
             run: "click",
         },
         {
+            // the app opens on the Customers list, which lists the same customer: wait
+            // until the contacts have replaced it before clicking a row
+            content: "The contacts are open",
+            trigger: ".o_last_breadcrumb_item:contains('Contacts')",
+        },
+        {
             content: "Open the customer",
             trigger: ".o_list_view .o_data_row td:contains('Tour Customer')",
             run: "click",
