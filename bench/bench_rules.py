@@ -24,6 +24,8 @@ SUBSET = 10_000
 SLICES = 4
 # cron calls after the killed worker, at most, for its runs to end
 MAX_RESUMES = 10
+# user and system CPU time (clock ticks) in /proc/<pid>/stat, counted after the command
+CPU_USER, CPU_SYSTEM = 11, 12
 TEMPLATE = "customer_pulse.mail_template_winback"
 
 
@@ -53,6 +55,43 @@ def make_rule(env, name, step, domain="[]"):
 def template_copy(env, subject):
     """A copy of the win-back template with its own subject, to count its emails."""
     return env.ref(TEMPLATE).copy({"subject": subject, "name": subject})
+
+
+def database_cpu(env):
+    """Seconds of CPU the database server process of this connection has used, when it runs
+    on this machine (None otherwise)."""
+    env.cr.execute("SELECT pg_backend_pid()")
+    try:
+        with open(f"/proc/{env.cr.fetchone()[0]}/stat", encoding="ascii") as f:
+            stat = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(stat[CPU_USER]) + int(stat[CPU_SYSTEM])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_spent(env, run):
+    """Call `run`; returns (its result, (CPU seconds it took in this process (Odoo), in the
+    database server or None when that is not on this machine)): figures that a busy
+    machine inflates less than the wall time."""
+    odoo, database = time.process_time(), database_cpu(env)
+    result = run()
+    odoo = time.process_time() - odoo
+    if database is not None:
+        database = database_cpu(env) - database
+    return result, (odoo, database)
+
+
+def per_email(cpu, emails):
+    """CPU milliseconds per email in Odoo and PostgreSQL, from cpu_spent's figures."""
+    odoo, database = cpu
+    figures = {"odoo_ms": round(odoo * 1000 / max(emails, 1), 3)}
+    if database is not None:
+        figures["database_ms"] = round(database * 1000 / max(emails, 1), 3)
+    return figures
+
+
+def cpu_ms(figures):
+    return figures["odoo_ms"] + figures.get("database_ms", 0)
 
 
 def run_engine_as_cron(env):
@@ -144,13 +183,21 @@ def bench_base_automation(env, domain, subject):
         }
     )
     env.cr.commit()
-    seconds, _ = timed(lambda: (env["base.automation"]._check(automatic=True), env.cr.commit()))
+    (seconds, _), cpu = cpu_spent(
+        env,
+        lambda: timed(lambda: (env["base.automation"]._check(automatic=True), env.cr.commit())),
+    )
     env.cr.execute(
         "SELECT COUNT(*) FROM mail_message WHERE model = 'res.partner' AND subject = %s",
         [subject],
     )
     emails = env.cr.fetchone()[0]
-    return {"seconds": round(seconds, 2), "emails": emails, "per_s": round(emails / seconds, 1)}
+    return {
+        "seconds": round(seconds, 2),
+        "emails": emails,
+        "per_s": round(emails / seconds, 1),
+        "cpu_per_email": per_email(cpu, emails),
+    }
 
 
 def worker(dbname):
@@ -242,7 +289,7 @@ def main(dbname, scale, out):
         template = template_copy(env, subject)
         rule = make_rule(env, subject, {"action": "email", "mail_template_id": template.id})
         enrol_s, enrolled = timed(lambda: (rule._enrol(), cr.commit())[0])
-        engine_s, calls, longest = run_engine_as_cron(env)
+        (engine_s, calls, longest), cpu = cpu_spent(env, lambda: run_engine_as_cron(env))
         email = counts(env, rule, subject)
         email.update(
             enrol_s=round(enrol_s, 2),
@@ -250,6 +297,7 @@ def main(dbname, scale, out):
             cron_calls=calls,
             longest_call_s=round(longest, 2),
             runs_per_s=round(email["runs"].get("done", 0) / engine_s, 1),
+            cpu_per_email=per_email(cpu, email["runs"].get("done", 0)),
         )
         assert enrolled == email["enrolled"]
         # the engine's upkeep: a call with nothing due (after the day's first call), and the
@@ -289,13 +337,17 @@ def main(dbname, scale, out):
         ours = make_rule(
             env, ours_subject, {"action": "email", "mail_template_id": ours_template.id}, domain
         )
-        ours_s, _ = timed(lambda: (ours._enrol(), cr.commit(), run_engine_as_cron(env)))
+        (ours_s, _), cpu = cpu_spent(
+            env,
+            lambda: timed(lambda: (ours._enrol(), cr.commit(), run_engine_as_cron(env))),
+        )
         ours_counts = counts(env, ours, ours_subject)
         results["same_data"] = {
             "customer_pulse": {
                 "seconds": round(ours_s, 2),
                 "emails": ours_counts["emails"],
                 "per_s": round(ours_counts["emails"] / ours_s, 1),
+                "cpu_per_email": per_email(cpu, ours_counts["emails"]),
             },
             "base_automation": bench_base_automation(
                 env, domain, "Bench same data (base_automation)"
@@ -323,6 +375,13 @@ def print_table(scale, r):
         f" (longest {e['longest_call_s']} s); emails {e['emails']:,}, duplicates"
         f" {e['duplicates']}, lost {e['lost']}"
     )
+    cpu = e.get("cpu_per_email")
+    if cpu:
+        database = f" + {cpu['database_ms']} ms in PostgreSQL" if "database_ms" in cpu else ""
+        print(
+            f"  CPU per email: {cpu['odoo_ms']} ms in Odoo{database}"
+            f" ({1000 / cpu_ms(cpu):.0f} emails/s for that CPU time)"
+        )
     if "idle_call_s" in e:
         print(
             f"  engine call with nothing due: {e['idle_call_s']} s (upkeep of every enrolment:"
@@ -339,6 +398,12 @@ def print_table(scale, r):
             f" {ours['per_s']} emails/s,"
             f" base_automation {base['per_s']} emails/s ({ours['per_s'] / base['per_s']:.1f}x)"
         )
+        if "cpu_per_email" in ours and "cpu_per_email" in base:
+            mine, theirs = cpu_ms(ours["cpu_per_email"]), cpu_ms(base["cpu_per_email"])
+            print(
+                f"    CPU per email: Customer Pulse {mine:.2f} ms, base_automation"
+                f" {theirs:.2f} ms ({theirs / mine:.1f}x)"
+            )
     for name, f in r["faults"].items():
         print(f"  fault run, {name}: duplicates {f['duplicates']}, lost {f['lost']}")
 

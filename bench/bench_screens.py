@@ -21,7 +21,8 @@ first if they never were. The records opened: the customer with the most orders,
 with the most members, the rule with the most enrolments.
 
 Usage: python bench/bench_screens.py DBNAME SCALE OUT
-(SCREENS=<regular expression>: only the screens whose name it matches, and the references.)
+(SCREENS=<regular expression>: only the screens whose name it matches, and the references;
+ROUNDS=<n>, WARM_UPS=<n>: other numbers of rounds.)
 """
 
 import json
@@ -34,8 +35,8 @@ import tempfile
 from odoo_env import environment
 from webclient import Action, Client, Server
 
-WARM_UPS = 2
-CALLS = 20
+WARM_UPS = int(os.environ.get("WARM_UPS", 2))
+CALLS = int(os.environ.get("ROUNDS", 20))
 P95_LIMIT_MS = 300  # issue 16: every screen under this at p95...
 REFERENCE_FACTOR = 3  # ... and never above this many times Odoo's own customers list
 PASSWORD = "bench-screens"

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from ..tools.analyze import analyze_if_large
 from ..tools.params import param_key, setting
 from ..tools.schema import create_missing_indexes
 from .pulse_facts_engine import MAX_ROLL_DAYS
@@ -39,8 +40,6 @@ SEASON_OTHER = "autumn"
 PAYMENT_BANDS = (("on_time", 3), ("late", 30))
 PAYMENT_VERY_LATE = "very_late"
 PAYMENT_WINDOW = relativedelta(years=1)  # invoices due in the last year
-# after writing more values than this, fresh planner statistics for the next run
-ANALYZE_AFTER_ROWS = 10000
 
 
 def _band_case(expr, bands, otherwise):
@@ -577,14 +576,24 @@ class PulseAttributeValue(models.Model):
         season, and no lateness per invoice."""
         today = fields.Date.context_today(self)
         Facts = self.env["pulse.facts.engine"]
-        restrict_stats = restrict_moves = restrict_orders = SQL("")
+        restrict_stats = restrict_orders = SQL("")
+        moves = SQL("account_move")
         contacts = None
         if partner_ids is not None:
             ids = list(partner_ids)
             contacts = Facts._contacts_of(ids)
             restrict_stats = SQL("AND s.partner_id = ANY(%s)", ids)
-            restrict_moves = SQL("AND m.commercial_partner_id = ANY(%s)", ids)
             restrict_orders = SQL("AND so.partner_id = ANY(%s)", contacts[0])
+            # these customers' invoices, read through their partner's index (OFFSET 0: not
+            # intersected with a year of invoices read through the due date's)
+            moves = SQL(
+                """(SELECT id, commercial_partner_id, company_id, state, move_type,
+                           payment_state, invoice_date_due
+                      FROM account_move WHERE commercial_partner_id = ANY(%s)
+                       AND state = 'posted' AND move_type IN ('out_invoice', 'out_refund')
+                    OFFSET 0)""",
+                ids,
+            )
         orders = SQL(
             """
             SELECT COALESCE(p.commercial_partner_id, p.id) AS partner_id, so.company_id,
@@ -667,7 +676,7 @@ class PulseAttributeValue(models.Model):
                            GREATEST(0, CASE WHEN m.payment_state IN ('paid', 'in_payment')
                                             THEN COALESCE(pd.paid, m.invoice_date_due)
                                             ELSE %(today)s END - m.invoice_date_due) AS late
-                      FROM account_move m
+                      FROM %(moves)s m
                       LEFT JOIN LATERAL (
                           SELECT MAX(apr.max_date) AS paid
                             FROM account_move_line l
@@ -677,14 +686,14 @@ class PulseAttributeValue(models.Model):
                      WHERE m.state = 'posted' AND m.move_type = 'out_invoice'
                        AND m.payment_state IN ('paid', 'in_payment', 'not_paid', 'partial')
                        AND m.invoice_date_due >= %(since)s AND m.invoice_date_due < %(today)s
-                       AND m.commercial_partner_id IS NOT NULL %(restrict)s
+                       AND m.commercial_partner_id IS NOT NULL
                   ) i
                  GROUP BY partner_id, company_id
                 """,
                 band=_band_case(SQL("AVG(late)"), PAYMENT_BANDS, PAYMENT_VERY_LATE),
                 today=today,
                 since=today - PAYMENT_WINDOW,
-                restrict=restrict_moves,
+                moves=moves,
             ),
             "preferred_weekday": preferred("weekday", PREFERRED_WEEKDAY_MIN_ORDERS),
             "preferred_season": preferred("season", PREFERRED_SEASON_MIN_ORDERS),
@@ -928,9 +937,9 @@ class PulseAttributeValue(models.Model):
         # refresh run where it is still yesterday): the nightly run moves them on from there
         if (partner_ids is None and codes is None) or (last and today < last):
             self._set_purchase_attributes_date(today)
-        if count > ANALYZE_AFTER_ROWS:
-            # fresh statistics for the next run's probe of the current values: planned from
-            # an empty table's, a re-run right after the first one compared every new value
-            # with every row (a nested loop over 440k x 440k at 100k customers)
-            cr.execute("ANALYZE pulse_attribute_value")
+        # Fresh statistics for the next run's probe of the current values after a large write
+        # (a tenth of the table): planned from an empty table's, a re-run right after the
+        # first one compared every new value with every row (a nested loop over 440k x 440k
+        # at 100k customers). A day's few thousand values leave them as they are.
+        analyze_if_large(cr, self._table, count)
         return count

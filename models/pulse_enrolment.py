@@ -88,15 +88,19 @@ class PulseEnrolment(models.Model):
 
     def _note_first_touch(self, now):
         """These enrolments' customers were reached now: the first touch of those not
-        reached before (one UPDATE)."""
+        reached before, their revenue nil until the upkeep attributes some (see
+        pulse.rule.engine _upkeep), in one UPDATE."""
         if not self:
             return
-        self.flush_recordset(["first_touch_date"])
+        touched = ["first_touch_date", "attributed_revenue"]
+        self.flush_recordset(touched)
         self.env.cr.execute(
             SQL(
                 """
-                UPDATE pulse_enrolment SET first_touch_date = %(now)s, write_date = %(now)s,
-                       write_uid = %(uid)s
+                UPDATE pulse_enrolment
+                   SET first_touch_date = %(now)s,
+                       attributed_revenue = COALESCE(attributed_revenue, 0),
+                       write_date = %(now)s, write_uid = %(uid)s
                  WHERE id = ANY(%(ids)s) AND first_touch_date IS NULL
                 """,
                 now=now,
@@ -104,7 +108,7 @@ class PulseEnrolment(models.Model):
                 ids=self.ids,
             )
         )
-        self.invalidate_recordset(["first_touch_date", "write_date", "write_uid"])
+        self.invalidate_recordset([*touched, "write_date", "write_uid"])
 
     def _sweep(self, only=None):
         """Set-based upkeep of running enrolments: close as converted those whose customer
