@@ -1,8 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_missing_indexes, create_trigger_functions
-from .pulse_stats_queue import trigger_version
+from ..tools.schema import create_missing_indexes, create_trigger_functions, create_triggers
 
 # Set (transaction-local) while a refresh of the facts writes them: the refresh counts the
 # rows it deletes itself, the trigger below leaves them alone.
@@ -84,20 +83,7 @@ class PulseCategoryTotal(models.Model):
             unique=True,
         )
         create_trigger_functions(cr, {DELETE_FUNCTION: DELETE_BODY})
-        version = trigger_version(DELETE_TRIGGER_SQL)
-        cr.execute(
-            SQL(
-                "SELECT obj_description(oid, 'pg_trigger') FROM pg_trigger"
-                " WHERE tgrelid = 'pulse_partner_stats'::regclass AND tgname = %s",
-                DELETE_TRIGGER,
-            )
-        )
-        row = cr.fetchone()
-        if not row or row[0] != version:
-            trigger = SQL.identifier(DELETE_TRIGGER)
-            cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON pulse_partner_stats", trigger))
-            cr.execute(SQL("CREATE TRIGGER %s %s", trigger, SQL(DELETE_TRIGGER_SQL)))
-            cr.execute(SQL("COMMENT ON TRIGGER %s ON pulse_partner_stats IS %s", trigger, version))
+        create_triggers(cr, DELETE_TRIGGER, {"pulse_partner_stats": DELETE_TRIGGER_SQL})
         # facts computed before the totals existed (an update from an earlier version)
         cr.execute(
             "SELECT NOT EXISTS (SELECT 1 FROM pulse_category_total)"

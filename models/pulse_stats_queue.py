@@ -1,9 +1,7 @@
-import hashlib
-
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_trigger_functions
+from ..tools.schema import create_trigger_functions, create_triggers
 
 # The queue triggers: database triggers fill the queue, so that every way a fact can change
 # (business methods, stored computes, partner merges, raw SQL of other modules) is caught,
@@ -93,13 +91,6 @@ QUEUE_SOURCE_FIELDS = {
 QUEUED_AT_DEFAULT = "(now() AT TIME ZONE 'UTC')"
 
 
-def trigger_version(definition):
-    """The comment stored on a queue trigger: a digest of its definition (whitespace aside),
-    so that an update re-creates a trigger only when its definition changed."""
-    digest = hashlib.sha256(" ".join(definition.split()).encode()).hexdigest()[:16]
-    return f"customer_pulse {digest}"
-
-
 class PulseStatsQueue(models.Model):
     """The customers whose facts changed since the last refresh, filled by database triggers
     on orders, invoices and partners (QUEUE_TRIGGERS) and emptied by the facts engine
@@ -141,25 +132,7 @@ class PulseStatsQueue(models.Model):
                 )
             )
         create_trigger_functions(cr, QUEUE_FUNCTIONS)
-        for table, definition in QUEUE_TRIGGERS.items():
-            version = trigger_version(definition)
-            cr.execute(
-                SQL(
-                    """
-                    SELECT obj_description(oid, 'pg_trigger') FROM pg_trigger
-                     WHERE tgrelid = to_regclass(%s) AND tgname = %s
-                    """,
-                    table,
-                    QUEUE_TRIGGER,
-                )
-            )
-            row = cr.fetchone()
-            if row and row[0] == version:
-                continue
-            trigger, on = SQL.identifier(QUEUE_TRIGGER), SQL.identifier(table)
-            cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON %s", trigger, on))
-            cr.execute(SQL("CREATE TRIGGER %s %s", trigger, SQL(definition)))
-            cr.execute(SQL("COMMENT ON TRIGGER %s ON %s IS %s", trigger, on, version))
+        create_triggers(cr, QUEUE_TRIGGER, QUEUE_TRIGGERS)
 
     @api.model
     def _flush_sources(self):

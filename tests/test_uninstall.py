@@ -6,8 +6,8 @@ from odoo.addons.customer_pulse.models.pulse_stats_queue import (
     QUEUE_FUNCTIONS,
     QUEUE_TRIGGER,
     QUEUE_TRIGGERS,
-    trigger_version,
 )
+from odoo.addons.customer_pulse.tools.schema import trigger_version
 from odoo.tests import tagged
 
 from .common import PulseFactsCase

@@ -6,6 +6,8 @@ EXISTS, would lock the table (the facts, account_move...) until the update ends.
 versions live in migrations/, not here.
 """
 
+import hashlib
+
 from odoo.tools import SQL
 
 
@@ -66,3 +68,34 @@ def create_trigger_functions(cr, functions):
                     body,
                 )
             )
+
+
+def trigger_version(definition):
+    """The comment stored on a trigger: a digest of its definition (whitespace aside), so
+    that an update re-creates a trigger only when its definition changed."""
+    digest = hashlib.sha256(" ".join(definition.split()).encode()).hexdigest()[:16]
+    return f"customer_pulse {digest}"
+
+
+def create_triggers(cr, name, triggers):
+    """Create the triggers `name` on each table of `triggers` ({table: what follows CREATE
+    TRIGGER <name>}) that is missing or whose definition changed: dropping and re-creating a
+    trigger locks its table exclusively (account_move among them), so an unchanged one is
+    left alone."""
+    for table, definition in triggers.items():
+        version = trigger_version(definition)
+        cr.execute(
+            SQL(
+                "SELECT obj_description(oid, 'pg_trigger') FROM pg_trigger"
+                " WHERE tgrelid = to_regclass(%s) AND tgname = %s",
+                table,
+                name,
+            )
+        )
+        row = cr.fetchone()
+        if row and row[0] == version:
+            continue
+        trigger, on = SQL.identifier(name), SQL.identifier(table)
+        cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON %s", trigger, on))
+        cr.execute(SQL("CREATE TRIGGER %s %s", trigger, SQL(definition)))
+        cr.execute(SQL("COMMENT ON TRIGGER %s ON %s IS %s", trigger, on, version))
