@@ -4,6 +4,7 @@ from . import pulse_rfm_threshold
 from . import pulse_facts_engine
 from . import pulse_category_affinity
 from . import pulse_category_total
+from . import pulse_quote_milestone
 from . import pulse_segment
 from . import pulse_segment_member
 from . import pulse_rule

@@ -63,6 +63,7 @@ class PulseQuoteFunnel(models.Model):
         ],
         "mail.tracking.value": ["field_id", "new_value_char", "mail_message_id"],
         "mail.notification": ["mail_message_id", "res_partner_id", "notification_type"],
+        "pulse.quote.milestone": ["order_id", "sent_at", "confirmed_at", "emailed_at"],
     }
 
     order_id = fields.Many2one("sale.order", "Quotation", readonly=True)
@@ -277,46 +278,21 @@ class PulseQuoteFunnel(models.Model):
         )
 
     def _orders_sql(self):
-        """Each sale order with the dates its history gives: the first changes of its status
-        to Quotation Sent (sent_at) and to Sales Order (confirmed_at) in the chatter's
-        tracking, and its first email to the customer (emailed_at). Per order, from its own
-        messages, so that the reader's filters on the order (salesperson, company, issue
-        date) select the orders first, through their indexes, and only their messages are
-        read: the orders without any message as they are, those with messages grouped with
-        them (a filter on the order's columns goes through the grouping to its WHERE:
-        PostgreSQL moves a HAVING clause without aggregates there)."""
-        state_field = self.env["ir.model.fields"]._get("sale.order", "state")
-        sent, sale = self._state_labels("sent"), self._state_labels("sale")
-        columns = SQL(
-            "so.id, so.name, so.partner_id, so.user_id, so.team_id, so.company_id, so.state,"
-            " so.create_date, so.date_order, so.validity_date, so.amount_untaxed,"
-            " so.currency_rate"
-        )
+        """Each sale order with the dates its history gives (pulse.quote.milestone): the
+        first changes of its status to Quotation Sent (sent_at) and to Sales Order
+        (confirmed_at) in the chatter's tracking, and its first email to the customer
+        (emailed_at). A plain join: the reader's filters on the order (salesperson, company,
+        issue date) select the orders through their indexes, then one row of milestones is
+        looked up per order."""
         return SQL(
             """
-            SELECT %(columns)s, NULL::timestamp AS sent_at, NULL::timestamp AS confirmed_at,
-                   NULL::timestamp AS emailed_at
+            SELECT so.id, so.name, so.partner_id, so.user_id, so.team_id, so.company_id,
+                   so.state, so.create_date, so.date_order, so.validity_date,
+                   so.amount_untaxed, so.currency_rate,
+                   q.sent_at, q.confirmed_at, q.emailed_at
               FROM sale_order so
-             WHERE NOT EXISTS (SELECT 1 FROM mail_message m
-                                WHERE m.model = 'sale.order' AND m.res_id = so.id)
-             UNION ALL
-            SELECT %(columns)s,
-                   MIN(m.date) FILTER (WHERE v.new_value_char = ANY(%(sent)s)),
-                   MIN(m.date) FILTER (WHERE v.new_value_char = ANY(%(sale)s)),
-                   MIN(m.date) FILTER (WHERE %(email)s)
-              FROM sale_order so
-              JOIN mail_message m ON m.model = 'sale.order' AND m.res_id = so.id
-              LEFT JOIN mail_tracking_value v
-                ON v.mail_message_id = m.id AND v.field_id = %(state_field)s
-               AND v.new_value_char = ANY(%(labels)s)
-             GROUP BY so.id
-            """,
-            columns=columns,
-            sent=sent,
-            sale=sale,
-            labels=sent + sale,
-            state_field=state_field.id,
-            email=self._customer_email_sql(SQL("m")),
+              LEFT JOIN pulse_quote_milestone q ON q.order_id = so.id
+            """
         )
 
     def _from(self):

@@ -279,6 +279,69 @@ class TestQuoteFunnel(QuoteCase):
 
 
 @tagged("post_install", "-at_install")
+class TestQuoteMilestones(QuoteCase):
+    """The dates the funnel reads are kept by triggers as the chatter is written; a rebuild
+    from the whole history gives the same rows."""
+
+    def milestones(self, orders):
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT order_id, sent_at, confirmed_at, emailed_at FROM pulse_quote_milestone"
+            " WHERE order_id = ANY(%s) ORDER BY order_id",
+            [orders.ids],
+        )
+        return [tuple(str(v) if v else None for v in row) for row in self.env.cr.fetchall()]
+
+    def test_triggers_keep_the_first_dates(self):
+        sent = self.quote(self.alice, "2024-05-01 10:00:00")
+        self.mark_sent(sent, "2024-05-02 10:00:00")
+        self.email_quote(sent, "2024-05-03 10:00:00")
+        self.confirm(sent, "2024-05-04 10:00:00")
+        self.email_quote(sent, "2024-05-05 10:00:00")  # the order confirmation, later
+        quiet = self.quote(self.alice, "2024-05-01 11:00:00")  # no history of its own
+        note = self.quote(self.alice, "2024-05-01 12:00:00")
+        with freeze_time("2024-05-06 10:00:00"):
+            # an internal note to a colleague is no email to the customer
+            note.message_post(
+                body="Check the price",
+                partner_ids=self.bob.partner_id.ids,
+                message_type="comment",
+                subtype_xmlid="mail.mt_note",
+            )
+            self.flush_tracking()
+        orders = sent | quiet | note
+        kept = self.milestones(orders)
+        self.assertEqual(
+            kept,
+            [
+                (str(sent.id), "2024-05-02 10:00:00", "2024-05-04 10:00:00", "2024-05-03 10:00:00"),
+            ],
+        )
+        self.env["pulse.quote.milestone"]._rebuild()
+        self.assertEqual(self.milestones(orders), kept, "a rebuild reads the same dates")
+        row = self.env["pulse.quote.funnel"].search([("order_id", "=", sent.id)])
+        self.assertEqual(str(row.sent_date), "2024-05-02 10:00:00")
+        self.assertEqual(str(row.confirmation_date), "2024-05-04 10:00:00")
+
+    def test_status_tracked_in_another_language(self):
+        """Odoo tracks a status by its label in the language of the user who changed it: a
+        Hungarian salesperson's confirmation is one too."""
+        self.env["res.lang"]._activate_lang("hu_HU")
+        state = self.env["ir.model.fields"]._get("sale.order", "state")
+        selection = state.selection_ids.filtered(lambda s: s.value == "sale")
+        selection.with_context(lang="hu_HU").name = "Vevői rendelés"
+        order = self.quote(self.alice, "2024-06-01 10:00:00")
+        with freeze_time("2024-06-03 10:00:00"):
+            order.with_context(lang="hu_HU").action_confirm()
+            self.flush_tracking()
+        tracked = order.message_ids.tracking_value_ids.filtered(lambda v: v.field_id == state)
+        self.assertEqual(tracked.new_value_char, "Vevői rendelés")
+        self.assertEqual(
+            self.milestones(order), [(str(order.id), None, "2024-06-03 10:00:00", None)]
+        )
+
+
+@tagged("post_install", "-at_install")
 class TestQuoteFunnelAccess(QuoteCase):
     def test_salesperson_sees_own_manager_everyone(self):
         self.quote(self.alice, "2024-03-01 10:00:00")
