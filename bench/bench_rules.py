@@ -209,9 +209,18 @@ def worker(dbname):
         env.cr.commit()
 
 
-def spawn_worker(dbname):
+def helper(dbname):
+    """The engine's second worker, called as its cron would be until nothing is due."""
+    with environment(dbname) as env:
+        Engine = env["pulse.rule.engine"]
+        while Engine._cron_help_engine():
+            env.cr.commit()
+        env.cr.commit()
+
+
+def spawn_worker(dbname, kind="worker"):
     return subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "worker", dbname],
+        [sys.executable, os.path.abspath(__file__), kind, dbname],
         cwd=os.path.dirname(os.path.abspath(__file__)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -271,6 +280,27 @@ def fault_run(env, dbname, domain, name):
     return {"two_workers": two_workers, "worker_killed": killed}
 
 
+def bench_two_cron_threads(env, dbname):
+    """The win-back email again, with Odoo's two cron threads (its default
+    max_cron_threads): the engine's cron here, its second worker (which the engine wakes
+    when a full batch is due) in another process, as the scheduler runs them."""
+    subject = "Bench win-back, two cron threads"
+    template = template_copy(env, subject)
+    rule = make_rule(env, subject, {"action": "email", "mail_template_id": template.id})
+    rule._enrol()
+    env.cr.commit()
+    second = spawn_worker(dbname, "helper")
+    start = time.monotonic()
+    run_engine_as_cron(env)
+    second.wait()
+    seconds = time.monotonic() - start
+    result = counts(env, rule, subject)
+    result.update(
+        engine_s=round(seconds, 2), runs_per_s=round(result["runs"].get("done", 0) / seconds, 1)
+    )
+    return result
+
+
 def main(dbname, scale, out):
     with environment(dbname) as env:
         cr = env.cr
@@ -309,6 +339,7 @@ def main(dbname, scale, out):
         email["full_upkeep_s"] = round(
             timed(lambda: (env["pulse.enrolment"]._sweep(), cr.commit()))[0], 2
         )
+        email["two_cron_threads"] = bench_two_cron_threads(env, dbname)
         # 2. activity and tag throughput on a subset
         results = {"email": email}
         tag = env["res.partner.category"].create({"name": "Bench win-back"})
@@ -382,6 +413,13 @@ def print_table(scale, r):
             f"  CPU per email: {cpu['odoo_ms']} ms in Odoo{database}"
             f" ({1000 / cpu_ms(cpu):.0f} emails/s for that CPU time)"
         )
+    two = e.get("two_cron_threads")
+    if two:
+        print(
+            f"  the same with two cron threads (the engine and its second worker):"
+            f" {two['emails']:,} emails in {two['engine_s']} s ({two['runs_per_s']} emails/s),"
+            f" duplicates {two['duplicates']}, lost {two['lost']}"
+        )
     if "idle_call_s" in e:
         print(
             f"  engine call with nothing due: {e['idle_call_s']} s (upkeep of every enrolment:"
@@ -411,5 +449,7 @@ def print_table(scale, r):
 if __name__ == "__main__":
     if sys.argv[1] == "worker":
         worker(sys.argv[2])
+    elif sys.argv[1] == "helper":
+        helper(sys.argv[2])
     else:
         main(sys.argv[1], sys.argv[2], sys.argv[3])

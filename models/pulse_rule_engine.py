@@ -50,6 +50,10 @@ class PulseRuleEngine(models.AbstractModel):
             commit()
             if not processed:
                 break
+            if processed == BATCH and done == BATCH:
+                # a full batch: more is due, the second worker takes its share (in a cron
+                # thread of its own, when the server has a free one)
+                self._wake_up_helper()
             if time.monotonic() > deadline:
                 self._wake_up()  # the budget is spent: the next call goes on
                 spent = True
@@ -66,6 +70,27 @@ class PulseRuleEngine(models.AbstractModel):
             )
         )
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        return done
+
+    @api.model
+    def _cron_help_engine(self):
+        """The engine's second worker: only runs due steps, in batches, within the same
+        time budget, alongside the engine's cron (which enrols and looks after the
+        enrolments alone). Woken by the engine when a full batch was due: on a server with
+        two cron threads (Odoo's default) a large campaign uses both. Two workers never
+        run one step twice: a batch is claimed with its rows locked (SKIP LOCKED, see
+        pulse.step.run _claim) and marked done in the transaction of its effects."""
+        commit = batch_committer(self.env)
+        deadline = time.monotonic() + TIME_BUDGET
+        done = 0
+        while time.monotonic() < deadline:
+            processed = self._process_due(BATCH, deadline=deadline, commit=commit)
+            commit()
+            done += processed
+            if not processed:
+                break
+        # what is left is the engine's (its wake-up is set by whoever left it)
+        self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
 
     @api.model
@@ -228,6 +253,13 @@ class PulseRuleEngine(models.AbstractModel):
         cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine", raise_if_not_found=False)
         if cron:
             cron.sudo()._trigger(at)  # sudo: crons are administrators' records
+
+    @api.model
+    def _wake_up_helper(self):
+        """Ask the engine's second worker to run now."""
+        cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_helper", raise_if_not_found=False)
+        if cron and cron.active:
+            cron.sudo()._trigger()  # sudo: crons are administrators' records
 
     @api.model
     def _wake_up_for(self, triggers, always_if_running=False):

@@ -495,3 +495,39 @@ class TestEngineTrust(PulseFactsCase):
             self.engine()
         runs.invalidate_recordset()
         self.assertEqual(runs.mapped("state"), ["done", "done"])
+
+    def test_second_worker_shares_a_full_batch(self):
+        """A full batch due wakes the second worker; it runs the due steps the engine's call
+        left, and only those: it enrols no one (the engine's cron alone does)."""
+        first = self.make_rule(
+            [{"name": "Call", "action": "activity", "activity_type_id": self.call.id}],
+            name="First",
+        )
+        second = self.make_rule(
+            [{"name": "Note", "action": "note", "note_body": "<p>Hi</p>"}], name="Second"
+        )
+        self.make_order(self.lapsed, date.today() - timedelta(days=800))
+        self.Facts._refresh_all()
+        (first | second).action_start()
+        helper = self.env.ref("customer_pulse.ir_cron_pulse_rule_helper")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Engine = self.env["pulse.rule.engine"]
+        before = Trigger.search_count([("cron_id", "=", helper.id)])
+        # batches of one run, and the budget spent after the first: the call leaves one
+        with (
+            patch.object(pulse_rule_engine, "BATCH", 1),
+            patch.object(pulse_rule_engine, "TIME_BUDGET", -1),
+        ):
+            Engine._cron_run_engine()
+        self.assertEqual(Trigger.search_count([("cron_id", "=", helper.id)]), before + 1)
+        runs = self.runs(first) | self.runs(second)
+        self.assertEqual(sorted(runs.mapped("state")), ["done", "scheduled"])
+        # a customer who lapses now waits for the engine's next call: the helper only runs
+        late = self.env["res.partner"].create({"name": "Late Lapser", "email": "l@pulse.example"})
+        self.lapse(late)
+        self.assertEqual(Engine._cron_help_engine(), 1)
+        runs = self.runs(first) | self.runs(second)
+        self.assertEqual(runs.mapped("state"), ["done", "done"])
+        self.assertNotIn(late, runs.partner_id)
+        self.engine()
+        self.assertIn(late, self.runs(first).partner_id, "the engine enrols them")
