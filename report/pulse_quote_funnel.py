@@ -12,12 +12,18 @@ SECONDS_PER_DAY = 86400.0
 # emails for the funnel).
 CUSTOMER_EMAIL_MODELS = ("res.partner", "sale.order", "account.move", "crm.lead")
 # Source-table index the funnel reads a salesperson's quotations through: their issue dates
-# in a range (without it, every quotation they ever issued is read, then filtered by date).
-# Dropped by the uninstall hook.
+# in a range (without it, every quotation they ever issued is read, then filtered by date),
+# with the columns the funnel's figures read, so that a month or a year of quotations is an
+# index-only scan (a salesperson's year at a million customers, 200,000 quotations: 60 ms
+# instead of 170 ms a query, and the pivot makes four). Dropped by the uninstall hook, with
+# the index it replaces (FUNNEL_OLD_INDEXES, dropped by the 18.0.1.2.0 migration).
 FUNNEL_INDEXES = {
-    "pulse_quote_funnel_user_issue_idx": """
-        ON sale_order (user_id, LEAST(create_date, date_order))""",
+    "pulse_quote_funnel_user_issue_cover_idx": """
+        ON sale_order (user_id, LEAST(create_date, date_order))
+        INCLUDE (id, company_id, team_id, state, validity_date, amount_untaxed, currency_rate,
+                 create_date, date_order)""",
 }
+FUNNEL_OLD_INDEXES = ("pulse_quote_funnel_user_issue_idx",)
 
 
 class PulseQuoteFunnel(models.Model):
