@@ -2,6 +2,8 @@ import logging
 import time
 from datetime import timedelta
 
+from psycopg2.errors import SerializationFailure
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -16,6 +18,8 @@ TIME_BUDGET = 50  # seconds a cron call works before handing over (Odoo kills a 
 # each call of the engine looks after the enrolments of the customers whose orders or
 # invoices are dated this recently (it runs every 15 minutes, and when an order is confirmed)
 UPKEEP_LOOKBACK = timedelta(hours=2)
+# claims tried on a fresh snapshot when another worker committed the same runs first
+CLAIM_ATTEMPTS = 3
 
 
 class PulseRuleEngine(models.AbstractModel):
@@ -124,7 +128,7 @@ class PulseRuleEngine(models.AbstractModel):
         call's upkeep attributes, see _upkeep); `commit` ends a transaction (the engine's
         cron commits, a plain call only flushes)."""
         commit = commit or self.env.flush_all
-        runs = self.env["pulse.step.run"]._claim(limit)
+        runs = self._claim_due(limit, commit)
         facts = self.env["pulse.rule.policy"]._due_facts(runs)
         waiting = runs.filtered(lambda r: r.rule_id in facts["broken"])
         for rule, error in facts["broken"].items():
@@ -142,6 +146,24 @@ class PulseRuleEngine(models.AbstractModel):
         if runs:  # the batch's enrolments with nothing left to run are completed
             self.env["pulse.enrolment"]._complete(SQL("AND e.id = ANY(%s)", runs.enrolment_id.ids))
         return len(runs) - len(left)
+
+    @api.model
+    def _claim_due(self, limit, commit):
+        """Claim up to `limit` due runs. With two workers (the engine and its second
+        worker), a claim may find runs the other one committed after this transaction's
+        snapshot was taken: PostgreSQL refuses it (a serialization failure, as Odoo's
+        scheduler meets when it acquires a job); between the cron's batches the claim is
+        then tried again on a fresh snapshot, elsewhere the error is raised."""
+        restart = getattr(commit, "restart", None)
+        for attempt in range(CLAIM_ATTEMPTS):
+            try:
+                return self.env["pulse.step.run"]._claim(limit)
+            except SerializationFailure:
+                if restart is None or attempt == CLAIM_ATTEMPTS - 1:
+                    raise
+                _logger.debug("pulse: claim met another worker's commit, claiming again")
+                restart()
+        return self.env["pulse.step.run"]
 
     @api.model
     def _check_due(self, runs, facts):

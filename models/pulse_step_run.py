@@ -277,7 +277,10 @@ class PulseStepRun(models.Model):
                 """,
                 now=now,
                 limit=limit,
-            )
+            ),
+            # a serialization failure is the caller's to handle (see pulse.rule.engine
+            # _claim_due): not an error to log
+            log_exceptions=False,
         )
         ids = sorted(r[0] for r in self.env.cr.fetchall())
         self.invalidate_model(["state", "attempts", "write_date"])

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from unittest.mock import Mock, patch
 
 from freezegun import freeze_time
+from psycopg2.errors import SerializationFailure
 
 from odoo import Command
 from odoo.exceptions import UserError, ValidationError
@@ -531,3 +532,34 @@ class TestEngineTrust(PulseFactsCase):
         self.assertNotIn(late, runs.partner_id)
         self.engine()
         self.assertIn(late, self.runs(first).partner_id, "the engine enrols them")
+
+    def test_claim_again_after_another_workers_commit(self):
+        """With two workers, a claim may meet runs the other one committed after this
+        transaction's snapshot: between the cron's batches it is claimed again on a fresh
+        snapshot; a plain call raises."""
+        rule = self.make_rule(
+            [{"name": "Call", "action": "activity", "activity_type_id": self.call.id}]
+        )
+        self.lapse()
+        rule.action_start()
+        self.env["pulse.rule.engine"]._enrol_all()
+        Run = self.env["pulse.step.run"]
+        real_claim = type(Run)._claim
+        calls = []
+
+        def claim_once_too_late(model, limit):
+            calls.append(limit)
+            if len(calls) == 1:
+                raise SerializationFailure("could not serialize access due to concurrent update")
+            return real_claim(model, limit)
+
+        Engine = self.env["pulse.rule.engine"]
+        with patch.object(type(Run), "_claim", claim_once_too_late):
+            with self.assertRaises(SerializationFailure):
+                Engine._process_due(10)
+            calls.clear()
+            commit = Mock()
+            done = Engine._process_due(10, commit=commit)
+        commit.restart.assert_called_once_with()
+        self.assertEqual(done, 1)
+        self.assertEqual(self.runs(rule).state, "done")

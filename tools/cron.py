@@ -15,4 +15,13 @@ def batch_committer(env):
         if auto_commit:
             env.cr.commit()  # pylint: disable=invalid-commit
 
+    def restart():
+        """Drop the current batch's transaction, to start it again on a fresh snapshot (a
+        claim that met rows another worker committed since the snapshot was taken, as
+        Odoo's scheduler does when it acquires a job): only between batches, where the
+        transaction holds nothing but the failed claim."""
+        env.cr.rollback()
+
+    if auto_commit:
+        commit.restart = restart
     return commit
