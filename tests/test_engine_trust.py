@@ -465,9 +465,9 @@ class TestEngineTrust(PulseFactsCase):
         self.assertEqual(states["Call"][0], "done", "staff work is not customer-facing")
         self.assertFalse(mailing_list.subscription_ids)
 
-    def test_time_budget_is_kept_inside_a_batch(self):
-        """The budget is spent after the first run of a batch: the rest is handed over to
-        the next call of the cron, not run past the limit."""
+    def two_running_rules(self):
+        """Two running rules of one step each, the lapsed customer due in both (in real
+        time: a frozen clock would never spend a time budget)."""
         first = self.make_rule(
             [{"name": "Call", "action": "activity", "activity_type_id": self.call.id}],
             name="First",
@@ -475,10 +475,15 @@ class TestEngineTrust(PulseFactsCase):
         second = self.make_rule(
             [{"name": "Note", "action": "note", "note_body": "<p>Hi</p>"}], name="Second"
         )
-        # real time: a frozen clock would never spend the budget
         self.make_order(self.lapsed, date.today() - timedelta(days=800))
         self.Facts._refresh_all()
         (first | second).action_start()
+        return first, second
+
+    def test_time_budget_is_kept_inside_a_batch(self):
+        """The budget is spent after the first run of a batch: the rest is handed over to
+        the next call of the cron, not run past the limit."""
+        first, second = self.two_running_rules()
         cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine")
         Trigger = self.env["ir.cron.trigger"].sudo()
         # the scheduler's progress record: a job reporting work left runs again at once in
@@ -500,16 +505,7 @@ class TestEngineTrust(PulseFactsCase):
     def test_second_worker_shares_a_full_batch(self):
         """A full batch due wakes the second worker; it runs the due steps the engine's call
         left, and only those: it enrols no one (the engine's cron alone does)."""
-        first = self.make_rule(
-            [{"name": "Call", "action": "activity", "activity_type_id": self.call.id}],
-            name="First",
-        )
-        second = self.make_rule(
-            [{"name": "Note", "action": "note", "note_body": "<p>Hi</p>"}], name="Second"
-        )
-        self.make_order(self.lapsed, date.today() - timedelta(days=800))
-        self.Facts._refresh_all()
-        (first | second).action_start()
+        first, second = self.two_running_rules()
         helper = self.env.ref("customer_pulse.ir_cron_pulse_rule_helper")
         Trigger = self.env["ir.cron.trigger"].sudo()
         Engine = self.env["pulse.rule.engine"]
