@@ -240,6 +240,7 @@ class PulseActionEmail(models.AbstractModel):
         """Put these emails ({run: mail.mail} of one step, filed under its tracking
         `mailing`) on record: a trace per email (opens, clicks, bounces, replies), all in
         one INSERT."""
+        # sudo: the engine's own emails, just queued by it; only their Message-Ids are read
         mails = self.env["mail.mail"].sudo().concat(*produced.values())
         # their Message-Ids, read alone (not the whole emails with their bodies)
         mails.flush_recordset(["mail_message_id"])

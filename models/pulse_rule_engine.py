@@ -155,15 +155,14 @@ class PulseRuleEngine(models.AbstractModel):
         scheduler meets when it acquires a job); between the cron's batches the claim is
         then tried again on a fresh snapshot, elsewhere the error is raised."""
         restart = getattr(commit, "restart", None)
-        for attempt in range(CLAIM_ATTEMPTS):
+        attempts = CLAIM_ATTEMPTS if restart else 1
+        for _attempt in range(1, attempts):
             try:
                 return self.env["pulse.step.run"]._claim(limit)
             except SerializationFailure:
-                if restart is None or attempt == CLAIM_ATTEMPTS - 1:
-                    raise
                 _logger.debug("pulse: claim met another worker's commit, claiming again")
                 restart()
-        return self.env["pulse.step.run"]
+        return self.env["pulse.step.run"]._claim(limit)  # the last attempt raises
 
     @api.model
     def _check_due(self, runs, facts):

@@ -485,6 +485,7 @@ class TestEngineTrust(PulseFactsCase):
         the next call of the cron, not run past the limit."""
         first, second = self.two_running_rules()
         cron = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine")
+        # sudo: the scheduler's triggers are administrators' records, read to see the wake-up
         Trigger = self.env["ir.cron.trigger"].sudo()
         # the scheduler's progress record: a job reporting work left runs again at once in
         # the same worker (and its time limit), so a spent call reports none left
@@ -507,6 +508,7 @@ class TestEngineTrust(PulseFactsCase):
         left, and only those: it enrols no one (the engine's cron alone does)."""
         first, second = self.two_running_rules()
         helper = self.env.ref("customer_pulse.ir_cron_pulse_rule_helper")
+        # sudo: the scheduler's triggers are administrators' records, read to see the wake-up
         Trigger = self.env["ir.cron.trigger"].sudo()
         Engine = self.env["pulse.rule.engine"]
         before = Trigger.search_count([("cron_id", "=", helper.id)])
