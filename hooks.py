@@ -4,6 +4,7 @@ from .models.pulse_category_total import DELETE_FUNCTION
 from .models.pulse_facts_engine import ERP_INDEXES
 from .models.pulse_quote_milestone import MILESTONE_FUNCTIONS
 from .models.pulse_stats_queue import QUEUE_FUNCTIONS, QUEUE_TRIGGER, QUEUE_TRIGGERS
+from .models.pulse_step_run_tally import TALLY_FUNCTIONS
 from .report.pulse_quote_funnel import FUNNEL_INDEXES, FUNNEL_OLD_INDEXES
 from .report.pulse_work_done import REPORT_INDEXES
 
@@ -34,7 +35,7 @@ def uninstall_hook(env):
                 )
             )
     # (CASCADE: with their triggers, the milestones' on the chatter's tables among them)
-    for name in (*QUEUE_FUNCTIONS, DELETE_FUNCTION, *MILESTONE_FUNCTIONS):
+    for name in (*QUEUE_FUNCTIONS, DELETE_FUNCTION, *MILESTONE_FUNCTIONS, *TALLY_FUNCTIONS):
         cr.execute(SQL("DROP FUNCTION IF EXISTS %s() CASCADE", SQL.identifier(name)))
     for name in (*ERP_INDEXES, *REPORT_INDEXES, *FUNNEL_INDEXES, *FUNNEL_OLD_INDEXES):
         cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))

@@ -218,12 +218,9 @@ class PulseRule(models.Model):
                     [("rule_id", "in", self.ids)], ["rule_id"], ["attributed_revenue:sum"]
                 )
             )
-        runs = {
-            (rule, state): count
-            for rule, state, count in self.env["pulse.step.run"]._read_group(
-                [("rule_id", "in", self.ids)], ["rule_id", "state"], ["__count"]
-            )
-        }
+        runs = self.env["pulse.step.run.tally"]._counts(
+            [("rule_id", "in", self.ids)], ["rule_id", "state"]
+        )
         for rule in self:
             rule.enrolled_count = sum(c for (r, _s), c in states.items() if r == rule)
             rule.running_count = states.get((rule, "running"), 0)
@@ -240,13 +237,12 @@ class PulseRule(models.Model):
         with_revenue = (
             self.env["pulse.enrolment"]._fields["attributed_revenue"].is_accessible(self.env)
         )
-        run_counts = self.env["pulse.step.run"]._read_group(
+        run_counts = self.env["pulse.step.run.tally"]._counts(
             [("rule_id", "in", self.ids), ("state", "=", "done"), ("test_mode", "=", False)],
             ["rule_id", "step_id"],
-            ["__count"],
         )
         run_cost = {}
-        for rule, step, count in run_counts:
+        for (rule, step), count in run_counts.items():
             run_cost[rule] = run_cost.get(rule, 0) + count * step.cost_per_run
         converted = dict(
             self.env["pulse.enrolment"]._read_group(

@@ -63,6 +63,7 @@ class PulseRuleEngine(models.AbstractModel):
                 spent = True
                 break
         self._upkeep()
+        self._compact_tally()
         # what is left is reported only when the budget is not spent: the scheduler runs a
         # job that reports more work again in the same worker, whose time limit (120 s)
         # would then kill it mid-batch; a spent call leaves the rest to the wake-up above
@@ -220,6 +221,17 @@ class PulseRuleEngine(models.AbstractModel):
         return left
 
     # ----------------------------------------------------------------- upkeep
+    @api.model
+    def _compact_tally(self):
+        """Merge the run counts' rows of differences the call's batches wrote (only this
+        worker does, the second one only adds rows). Runs counted again meanwhile (a
+        customer deleted) make it wait for the next call."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env["pulse.step.run.tally"]._compact()
+        except SerializationFailure:
+            _logger.info("run counts not merged: changed meanwhile, merged at the next call")
+
     @api.model
     def _upkeep(self):
         """The enrolments' upkeep (pulse.enrolment _sweep) at the end of a call: for all of

@@ -205,12 +205,9 @@ class PulseRuleStep(models.Model):
         return _("%(count)s days after entering", count=count)
 
     def _compute_run_counts(self):
-        counts = {
-            (step, state): count
-            for step, state, count in self.env["pulse.step.run"]._read_group(
-                [("step_id", "in", self.ids)], ["step_id", "state"], ["__count"]
-            )
-        }
+        counts = self.env["pulse.step.run.tally"]._counts(
+            [("step_id", "in", self.ids)], ["step_id", "state"]
+        )
         for step in self:
             step.run_done_count = counts.get((step, "done"), 0)
             step.run_skipped_count = counts.get((step, "skipped"), 0)
@@ -222,13 +219,15 @@ class PulseRuleStep(models.Model):
             step.cost_per_run = DEFAULT_COST_PER_RUN.get(step.action, 0.0)
 
     def _compute_return(self):
-        runs = dict(
-            self.env["pulse.step.run"]._read_group(
+        runs = {
+            step: count
+            for (step,), count in self.env["pulse.step.run.tally"]
+            ._counts(
                 [("step_id", "in", self.ids), ("state", "=", "done"), ("test_mode", "=", False)],
                 ["step_id"],
-                ["__count"],
             )
-        )
+            .items()
+        }
         Enrolment = self.env["pulse.enrolment"]
         aggregates = ["__count"]
         with_revenue = Enrolment._fields["attributed_revenue"].is_accessible(self.env)

@@ -37,6 +37,17 @@ class RunSkipped(Exception):
     """The run is skipped, with this reason."""
 
 
+RUN_STATES = [
+    ("scheduled", "Scheduled"),
+    ("processing", "Processing"),
+    ("done", "Done"),
+    ("skipped", "Skipped"),
+    ("failed", "Failed"),
+    ("unknown", "Outcome unknown"),
+    ("cancelled", "Cancelled"),
+]
+
+
 class PulseStepRun(models.Model):
     """One step for one enrolled customer: scheduled, then claimed, then done, skipped,
     failed or cancelled — exactly once ((enrolment, step) is unique)."""
@@ -53,15 +64,7 @@ class PulseStepRun(models.Model):
     company_id = fields.Many2one(related="enrolment_id.company_id", store=True)
     action = fields.Selection(related="step_id.action", store=True)
     state = fields.Selection(
-        [
-            ("scheduled", "Scheduled"),
-            ("processing", "Processing"),
-            ("done", "Done"),
-            ("skipped", "Skipped"),
-            ("failed", "Failed"),
-            ("unknown", "Outcome unknown"),
-            ("cancelled", "Cancelled"),
-        ],
+        RUN_STATES,
         required=True,
         default="scheduled",
         index=True,

@@ -13,7 +13,8 @@ STEP_GROUPINGS = ("step_id", "action")
 class PulseRuleReturn(models.Model):
     """Return on rules, per rule, step, month of entering and company (like sale.report).
 
-    Three kinds of rows: per step, its runs done (not in test mode) and their cost, and the
+    Three kinds of rows: per step, its runs done (not in test mode, as counted in
+    pulse.step.run.tally, not read one by one) and their cost, and the
     enrolments it converted with their revenue (the step whose touch came last before the
     first invoice of the attribution window, pulse.enrolment converting_step_id); per rule
     and month, without a step, the customers who entered (and the revenue of enrolments
@@ -27,7 +28,9 @@ class PulseRuleReturn(models.Model):
     _order = "date desc, rule_id, step_id"
     _rec_name = "rule_id"
     _depends = {
+        # (the runs are counted in the tally as they are written)
         "pulse.step.run": ["enrolment_id", "step_id", "state", "test_mode"],
+        "pulse.step.run.tally": ["rule_id", "step_id", "company_id", "month", "state"],
         "pulse.enrolment": [
             "rule_id",
             "company_id",
@@ -105,22 +108,27 @@ class PulseRuleReturn(models.Model):
     def _with(self):
         return SQL(
             """
-            WITH per_step AS (
-                SELECT e.rule_id, run.step_id,
+            WITH touches AS (
+                SELECT t.rule_id, t.step_id, t.month AS date, t.company_id,
+                       SUM(t.run_count) AS touched, 0 AS converted, 0 AS revenue
+                  FROM pulse_step_run_tally t
+                 WHERE t.state = 'done' AND NOT t.test_mode
+                 GROUP BY 1, 2, 3, 4
+            ), conversions AS (
+                SELECT e.rule_id, e.converting_step_id AS step_id,
                        date_trunc('month', e.date_enrolled)::date AS date, e.company_id,
-                       0 AS enrolled,
-                       COUNT(*) FILTER (WHERE run.state = 'done' AND run.test_mode IS NOT TRUE)
-                           AS touched,
-                       COUNT(*) FILTER (WHERE e.converting_step_id = run.step_id)
-                           AS converted,
-                       COALESCE(SUM(e.attributed_revenue)
-                           FILTER (WHERE e.converting_step_id = run.step_id), 0) AS revenue,
-                       COUNT(*) FILTER (WHERE run.state = 'done' AND run.test_mode IS NOT TRUE)
-                           * st.cost_per_run AS cost
-                  FROM pulse_step_run run
-                  JOIN pulse_enrolment e ON e.id = run.enrolment_id
-                  JOIN pulse_rule_step st ON st.id = run.step_id
-                 GROUP BY e.rule_id, run.step_id, 3, e.company_id, st.cost_per_run
+                       0 AS touched, COUNT(*) AS converted,
+                       COALESCE(SUM(e.attributed_revenue), 0) AS revenue
+                  FROM pulse_enrolment e
+                 WHERE e.converting_step_id IS NOT NULL
+                 GROUP BY 1, 2, 3, 4
+            ), per_step AS (
+                SELECT s.rule_id, s.step_id, s.date, s.company_id, 0 AS enrolled,
+                       SUM(s.touched) AS touched, SUM(s.converted) AS converted,
+                       SUM(s.revenue) AS revenue, SUM(s.touched) * st.cost_per_run AS cost
+                  FROM (SELECT * FROM touches UNION ALL SELECT * FROM conversions) s
+                  JOIN pulse_rule_step st ON st.id = s.step_id
+                 GROUP BY s.rule_id, s.step_id, s.date, s.company_id, st.cost_per_run
             ), per_rule AS (
                 SELECT e.rule_id, NULL::integer AS step_id,
                        date_trunc('month', e.date_enrolled)::date AS date, e.company_id,

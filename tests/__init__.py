@@ -30,6 +30,7 @@ from . import test_performance
 from . import test_tours_pipeline
 from . import test_tours_work
 from . import test_rule_return
+from . import test_step_run_tally
 from . import test_tours_rule_return
 from . import test_dashboard
 from . import test_tours_dashboard
