@@ -1,7 +1,12 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_missing_indexes, create_trigger_functions, create_triggers
+from ..tools.schema import (
+    create_missing_indexes,
+    create_trigger_functions,
+    create_triggers,
+    empty_beside,
+)
 
 # Set (transaction-local) while a refresh of the facts writes them: the refresh counts the
 # rows it deletes itself, the trigger below leaves them alone.
@@ -85,11 +90,7 @@ class PulseCategoryTotal(models.Model):
         create_trigger_functions(cr, {DELETE_FUNCTION: DELETE_BODY})
         create_triggers(cr, DELETE_TRIGGER, {"pulse_partner_stats": DELETE_TRIGGER_SQL})
         # facts computed before the totals existed (an update from an earlier version)
-        cr.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM pulse_category_total)"
-            " AND EXISTS (SELECT 1 FROM pulse_partner_stats WHERE categ_ids IS NOT NULL)"
-        )
-        if cr.fetchone()[0]:
+        if empty_beside(cr, self._table, "pulse_partner_stats WHERE categ_ids IS NOT NULL"):
             self._rebuild()
 
     # ------------------------------------------------------------------ upkeep

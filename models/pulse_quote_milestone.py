@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_trigger_functions, create_triggers
+from ..tools.schema import create_trigger_functions, create_triggers, empty_beside
 
 # The dates of a quotation's history the quote funnel reads, kept as the history is written:
 # database triggers on the chatter's tracking values and notifications, so that every way a
@@ -92,11 +92,9 @@ class PulseQuoteMilestone(models.Model):
         cr = self.env.cr
         create_trigger_functions(cr, MILESTONE_FUNCTIONS)
         create_triggers(cr, MILESTONE_TRIGGER, MILESTONE_TRIGGERS)
-        cr.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM pulse_quote_milestone)"
-            " AND EXISTS (SELECT 1 FROM mail_message WHERE model = 'sale.order')"
-        )
-        if cr.fetchone()[0]:
+        # quotations with a history before the addon (its install, or an update from a
+        # version without the milestones)
+        if empty_beside(cr, self._table, "mail_message WHERE model = 'sale.order'"):
             self._rebuild()
 
     @api.model

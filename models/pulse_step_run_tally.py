@@ -1,7 +1,12 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_missing_indexes, create_trigger_functions, create_triggers
+from ..tools.schema import (
+    create_missing_indexes,
+    create_trigger_functions,
+    create_triggers,
+    empty_beside,
+)
 from .pulse_step_run import RUN_STATES
 
 # The step runs counted per rule, step, month of entering, state and test mode, kept as the
@@ -126,11 +131,7 @@ class PulseStepRunTally(models.Model):
             )
         create_triggers(cr, ENROLMENT_FUNCTION, {"pulse_enrolment": ENROLMENT_TRIGGER_SQL})
         # runs made before the tally existed (an update from an earlier version)
-        cr.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM pulse_step_run_tally)"
-            " AND EXISTS (SELECT 1 FROM pulse_step_run)"
-        )
-        if cr.fetchone()[0]:
+        if empty_beside(cr, self._table, "pulse_step_run"):
             self._rebuild()
 
     @api.model

@@ -198,6 +198,20 @@ class PulseCommon:
             }
         )
 
+    @classmethod
+    def add_email_step(cls, parent, **vals):
+        """A win-back email step of `parent`'s rule, after `parent` (vals on top)."""
+        return cls.env["pulse.rule.step"].create(
+            {
+                "rule_id": parent.rule_id.id,
+                "name": "Second email",
+                "parent_id": parent.id,
+                "action": "email",
+                "mail_template_id": cls.env.ref("customer_pulse.mail_template_winback").id,
+                **vals,
+            }
+        )
+
     # ------------------------------------------------------------------ surveys
     @classmethod
     def make_survey(cls, questions, **vals):

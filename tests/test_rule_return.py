@@ -36,17 +36,7 @@ class TestRuleReturn(PulseFactsCase):
             fixed_cost=FIXED_COST,
         )
         cls.step_1 = cls.rule.step_ids
-        cls.step_2 = cls.env["pulse.rule.step"].create(
-            {
-                "rule_id": cls.rule.id,
-                "name": "Second email",
-                "parent_id": cls.step_1.id,
-                "delay": 7,
-                "action": "email",
-                "mail_template_id": template.id,
-                "cost_per_run": EMAIL_2_COST,
-            }
-        )
+        cls.step_2 = cls.add_email_step(cls.step_1, delay=7, cost_per_run=EMAIL_2_COST)
         # A buys after the first email, B after both, C too late for the window, D never
         cls.a, cls.b, cls.c, cls.d = (
             cls.make_customer(f"Return {name}", email=f"{name}@return.example") for name in "ABCD"

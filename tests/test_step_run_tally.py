@@ -16,19 +16,9 @@ class TestStepRunTally(PulseFactsCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env["ir.config_parameter"].set_param("customer_pulse.cap_touches", 0)
-        template = cls.env.ref("customer_pulse.mail_template_winback")
         cls.rule = cls.make_rule(name="Counted rule")
         cls.step_1 = cls.rule.step_ids
-        cls.step_2 = cls.env["pulse.rule.step"].create(
-            {
-                "rule_id": cls.rule.id,
-                "name": "Second email",
-                "parent_id": cls.step_1.id,
-                "delay": 0,
-                "action": "email",
-                "mail_template_id": template.id,
-            }
-        )
+        cls.step_2 = cls.add_email_step(cls.step_1, delay=0)
         cls.customers = cls.env["res.partner"].concat(
             *(cls.make_customer(f"Counted {n}", email=f"{n}@tally.example") for n in "ABCD")
         )

@@ -99,3 +99,17 @@ def create_triggers(cr, name, triggers):
         cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON %s", trigger, on))
         cr.execute(SQL("CREATE TRIGGER %s %s", trigger, SQL(definition)))
         cr.execute(SQL("COMMENT ON TRIGGER %s ON %s IS %s", trigger, on, version))
+
+
+def empty_beside(cr, table, source):
+    """True when `table` (kept from `source` by triggers) is empty while `source` (a table,
+    with a WHERE clause if need be) has rows: an update from a version without it, which
+    fills it from what is already there."""
+    cr.execute(
+        SQL(
+            "SELECT NOT EXISTS (SELECT 1 FROM %s) AND EXISTS (SELECT 1 FROM %s)",
+            SQL.identifier(table),
+            SQL(source),
+        )
+    )
+    return cr.fetchone()[0]
