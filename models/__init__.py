@@ -12,6 +12,7 @@ from . import pulse_rule_step
 from . import pulse_enrolment
 from . import pulse_step_run
 from . import pulse_step_run_tally
+from . import pulse_segment_action_total  # after the runs: it is filled from them
 from . import pulse_rule_policy
 from . import pulse_rule_engine
 from . import pulse_action

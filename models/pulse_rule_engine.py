@@ -9,7 +9,8 @@ from odoo.tools import SQL
 
 from ..tools.cron import batch_committer
 from ..tools.params import param_key, setting
-from .pulse_step_run import RunSkipped
+from .pulse_enrolment import ATTRIBUTION_HORIZON
+from .pulse_step_run import RunSkipped, outcome_todo
 
 _logger = logging.getLogger(__name__)
 
@@ -226,11 +227,7 @@ class PulseRuleEngine(models.AbstractModel):
         """Merge the run counts' rows of differences the call's batches wrote (only this
         worker does, the second one only adds rows). Runs counted again meanwhile (a
         customer deleted) make it wait for the next call."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env["pulse.step.run.tally"]._compact()
-        except SerializationFailure:
-            _logger.info("run counts not merged: changed meanwhile, merged at the next call")
+        self._unless_changed_meanwhile(self.env["pulse.step.run.tally"]._compact, "run counts")
 
     @api.model
     def _upkeep(self):
@@ -245,12 +242,40 @@ class PulseRuleEngine(models.AbstractModel):
         today = fields.Date.to_string(fields.Date.context_today(self))
         if setting(self.env, "rule_upkeep_date") != today:
             Enrolment._sweep()
+            self._record_outcomes(
+                SQL("run.executed_at >= %s", fields.Datetime.now() - ATTRIBUTION_HORIZON)
+            )
+            # (which also takes out the runs deleted since, with their customer)
+            self._unless_changed_meanwhile(
+                self.env["pulse.segment.action.total"]._recount, "segment action totals"
+            )
             # sudo: the engine's bookkeeping, whoever runs the cron
             self.env["ir.config_parameter"].sudo().set_param(param_key("rule_upkeep_date"), today)
             return
         customers = self._recent_customers(fields.Datetime.now() - UPKEEP_LOOKBACK)
         if customers:
             Enrolment._sweep(SQL("AND e.partner_id = ANY(%s)", customers))
+            self._record_outcomes(SQL("run.partner_id = ANY(%s)", customers))
+        self._record_outcomes(SQL(outcome_todo()))
+
+    @api.model
+    def _record_outcomes(self, where):
+        """What followed the runs done that `where` keeps (pulse.step.run
+        _record_outcomes)."""
+        self._unless_changed_meanwhile(
+            lambda: self.env["pulse.step.run"]._record_outcomes(where), "outcomes of runs"
+        )
+
+    @api.model
+    def _unless_changed_meanwhile(self, work, what):
+        """Do the bookkeeping `work` (a callable) in a savepoint; when it meets a commit of
+        the other worker or of a user on the same rows (a serialization failure of the
+        cron's snapshot), leave it to the next call."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                work()
+        except SerializationFailure:
+            _logger.info("%s: changed meanwhile, left to the next call", what)
 
     @api.model
     def _recent_customers(self, since):

@@ -12,7 +12,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools.params import setting
-from ..tools.schema import create_missing_indexes
+from ..tools.schema import add_missing_columns, create_missing_indexes
 from .pulse_rule_step import TOUCHES
 
 _logger = logging.getLogger(__name__)
@@ -35,6 +35,29 @@ _URL_USERINFO = re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@", re.I
 
 class RunSkipped(Exception):
     """The run is skipped, with this reason."""
+
+
+# What followed a run done (not in test mode), for the return on segment actions: the
+# segments its customer was a member of when it ran, and what the customer was invoiced
+# (untaxed, net of credit notes) within the rule's attribution window from that day on.
+# Recorded by the engine's upkeep (pulse.rule.engine _upkeep: the new runs and the runs of
+# customers who were invoiced since, at each call; every run of the attribution horizon once
+# a day), so that the report reads them instead of looking them up run by run; runs not
+# recorded yet (done since the last call) are looked up by the report.
+OUTCOME_COLUMNS = {
+    "outcome_segment_ids": "integer[]",
+    "outcome_revenue": "numeric",
+    "outcome_bought": "boolean",
+    "outcome_at": "timestamp",
+}
+
+
+def outcome_todo(prefix="run."):
+    """The runs done whose outcome is not recorded yet: the predicate of their partial
+    index (prefix ""), and what the report looks up (prefix: the runs' alias)."""
+    return (
+        f"{prefix}state = 'done' AND {prefix}test_mode IS NOT TRUE AND {prefix}outcome_at IS NULL"
+    )
 
 
 RUN_STATES = [
@@ -113,6 +136,75 @@ class PulseStepRun(models.Model):
                 " WHERE state IN ('scheduled', 'processing', 'unknown')",
             },
         )
+        # (runs done before these columns are recorded by the engine's next call)
+        add_missing_columns(self.env.cr, self._table, OUTCOME_COLUMNS)
+        create_missing_indexes(
+            self.env.cr,
+            {"pulse_step_run_outcome_todo_idx": "ON pulse_step_run (id) WHERE " + outcome_todo("")},
+        )
+
+    # ------------------------------------------------------------ outcomes
+    @api.model
+    def _outcome_sql(self, where):
+        """SELECT of the runs done (not in test mode) that `where` (SQL on alias run) keeps:
+        id, company_id, rule_id, step_id, action, executed_at, segment_ids (the segments
+        of the customer when it ran), revenue (invoiced to the customer within the rule's
+        attribution window from that day, net of credit notes) and bought (an invoice among
+        them)."""
+        return SQL(
+            """
+            SELECT run.id, run.company_id, run.rule_id, run.step_id, run.action,
+                   run.executed_at, COALESCE(seg.ids, '{}') AS segment_ids,
+                   COALESCE(inv.revenue, 0) AS revenue, COALESCE(inv.bought, FALSE) AS bought
+              FROM pulse_step_run run
+              JOIN pulse_rule r ON r.id = run.rule_id
+              LEFT JOIN LATERAL (
+                   SELECT array_agg(mem.segment_id ORDER BY mem.segment_id) AS ids
+                     FROM pulse_segment_member mem
+                    WHERE mem.partner_id = run.partner_id
+                      AND mem.date_entered <= run.executed_at
+                      AND (mem.date_left IS NULL OR mem.date_left > run.executed_at)
+              ) seg ON TRUE
+              LEFT JOIN LATERAL (
+                   SELECT SUM(m.amount_untaxed_signed) AS revenue,
+                          BOOL_OR(m.move_type = 'out_invoice') AS bought
+                     FROM account_move m
+                    WHERE m.commercial_partner_id = run.partner_id
+                      AND m.company_id = run.company_id AND m.state = 'posted'
+                      AND m.move_type IN ('out_invoice', 'out_refund')
+                      AND m.invoice_date >= run.executed_at::date
+                      AND m.invoice_date <= run.executed_at::date + r.attribution_days
+              ) inv ON TRUE
+             WHERE run.state = 'done' AND run.test_mode IS NOT TRUE AND %s
+            """,
+            where,
+        )
+
+    @api.model
+    def _record_outcomes(self, where):
+        """Record the outcome of the runs done that `where` (SQL on alias run) keeps, in one
+        UPDATE of the rows whose outcome is new or changed, and add up again the totals of
+        their rules, steps and months (pulse.segment.action.total)."""
+        self.env.flush_all()  # runs, memberships, invoices and rules are read
+        changed = self.env.execute_query(
+            SQL(
+                """
+                UPDATE pulse_step_run run
+                   SET outcome_segment_ids = o.segment_ids, outcome_revenue = o.revenue,
+                       outcome_bought = o.bought, outcome_at = %(now)s
+                  FROM (%(outcomes)s) o
+                 WHERE run.id = o.id
+                   AND (run.outcome_at IS NULL
+                        OR run.outcome_segment_ids IS DISTINCT FROM o.segment_ids
+                        OR run.outcome_revenue IS DISTINCT FROM o.revenue
+                        OR run.outcome_bought IS DISTINCT FROM o.bought)
+                RETURNING run.rule_id, run.step_id, date_trunc('month', run.executed_at)::date
+                """,
+                now=fields.Datetime.now(),
+                outcomes=self._outcome_sql(where),
+            )
+        )
+        self.env["pulse.segment.action.total"]._recount(sorted(set(changed)))
 
     # ------------------------------------------------------------ by hand
     def action_retry(self):

@@ -48,12 +48,22 @@ RUN_TRIGGERS = {
         tally_insert(f"SELECT {RUN_COLUMNS}, 1 AS n FROM added"),
     ),
     "pulse_step_run_tally_changed": (
-        # every UPDATE (a trigger with transition tables cannot name columns): one that
-        # changes none of the keys adds nothing, its differences cancel out
+        # every UPDATE (a trigger with transition tables cannot name columns): only the rows
+        # whose keys changed are counted (not an email's link or a run's recorded outcome)
         "AFTER UPDATE ON pulse_step_run REFERENCING OLD TABLE AS before NEW TABLE AS after",
         tally_insert(
-            f"SELECT {RUN_COLUMNS}, 1 AS n FROM after"
-            f" UNION ALL SELECT {RUN_COLUMNS}, -1 FROM before"
+            f"""
+            WITH moved AS (
+                SELECT a.enrolment_id, a.step_id, a.state, a.test_mode,
+                       b.enrolment_id AS old_enrolment_id, b.step_id AS old_step_id,
+                       b.state AS old_state, b.test_mode AS old_test_mode
+                  FROM after a JOIN before b ON b.id = a.id
+                 WHERE (a.enrolment_id, a.step_id, a.state, a.test_mode)
+                       IS DISTINCT FROM (b.enrolment_id, b.step_id, b.state, b.test_mode)
+            )
+            SELECT {RUN_COLUMNS}, 1 AS n FROM moved
+             UNION ALL
+            SELECT old_enrolment_id, old_step_id, old_state, old_test_mode, -1 FROM moved"""
         ),
     ),
     "pulse_step_run_tally_gone": (

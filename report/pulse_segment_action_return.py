@@ -2,6 +2,7 @@ from odoo import fields, models
 from odoo.tools import SQL
 
 from ..models.pulse_rule_step import ACTIONS
+from ..models.pulse_step_run import outcome_todo
 
 PERCENT = 100.0
 # the ratios are computed from the sums of each group, not summed (see _read_group_select)
@@ -20,7 +21,12 @@ class PulseSegmentActionReturn(models.Model):
 
     Not an attribution: an invoice that followed two actions counts after each of them, so
     revenue adds up over months and segments but not over the steps of one customer's way
-    through a rule (Return on rules gives each invoice to one step)."""
+    through a rule (Return on rules gives each invoice to one step).
+
+    What followed each action is recorded and added up by the rule engine as it goes (at
+    each call for its new runs and the customers invoiced since, once a day for the whole
+    attribution horizon: pulse.segment.action.total), so that the report does not look it
+    up action by action; the runs done since its last call are looked up."""
 
     _name = "pulse.segment.action.return"
     _inherit = "pulse.report.view"
@@ -42,6 +48,7 @@ class PulseSegmentActionReturn(models.Model):
         "pulse.rule": ["attribution_days"],
         "pulse.segment.member": ["segment_id", "partner_id", "date_entered", "date_left"],
         "pulse.segment": ["company_id"],
+        "pulse.segment.action.total": ["segment_id", "rule_id", "step_id", "month"],
         "account.move": [
             "commercial_partner_id",
             "company_id",
@@ -90,43 +97,44 @@ class PulseSegmentActionReturn(models.Model):
     )
 
     def _with(self):
+        # the actions as the engine added them up (pulse.segment.action.total), and those
+        # done since its last call looked up here, added up per set of segments before the
+        # sets are unnested
         return SQL(
             """
-            WITH acts AS (
-                SELECT run.id, run.partner_id, run.company_id, run.rule_id, run.step_id,
-                       run.action, run.executed_at, r.attribution_days
-                  FROM pulse_step_run run
-                  JOIN pulse_rule r ON r.id = run.rule_id
-                 WHERE run.state = 'done' AND run.test_mode IS NOT TRUE
-            ), after AS (
-                SELECT a.id, SUM(m.amount_untaxed_signed) AS revenue,
-                       COUNT(*) FILTER (WHERE m.move_type = 'out_invoice') AS invoices
-                  FROM acts a
-                  JOIN account_move m
-                    ON m.commercial_partner_id = a.partner_id AND m.company_id = a.company_id
-                   AND m.state = 'posted' AND m.move_type IN ('out_invoice', 'out_refund')
-                   AND m.invoice_date >= a.executed_at::date
-                   AND m.invoice_date <= a.executed_at::date + a.attribution_days
-                 GROUP BY a.id
+            WITH fresh AS (
+                SELECT o.segment_ids, o.company_id, o.rule_id, o.step_id, o.action,
+                       date_trunc('month', o.executed_at)::date AS date, COUNT(*) AS actions,
+                       COUNT(*) FILTER (WHERE o.bought) AS buyers, SUM(o.revenue) AS revenue
+                  FROM (%s) o
+                 GROUP BY 1, 2, 3, 4, 5, 6
+            ), acts AS (
+                SELECT t.segment_id, t.company_id, t.rule_id, t.step_id, t.action,
+                       t.month AS date, t.action_count AS actions, t.buyer_count AS buyers,
+                       t.revenue
+                  FROM pulse_segment_action_total t
+                 UNION ALL
+                SELECT s.segment_id, x.company_id, x.rule_id, x.step_id, x.action, x.date,
+                       x.actions, x.buyers, x.revenue
+                  FROM fresh x, unnest(x.segment_ids) AS s(segment_id)
             )
-            """
+            """,
+            self.env["pulse.step.run"]._outcome_sql(SQL(outcome_todo())),
         )
 
     def _select(self):
         return SQL(
             """
-            SELECT ROW_NUMBER() OVER (ORDER BY mem.segment_id, a.rule_id, a.step_id,
-                                      %(month)s) AS id,
-                   mem.segment_id, a.rule_id, a.step_id, a.action, %(month)s AS date,
-                   a.company_id, co.currency_id,
-                   COUNT(*) AS action_count,
-                   COUNT(*) FILTER (WHERE x.invoices > 0) AS buyer_count,
-                   %(percent)s * COUNT(*) FILTER (WHERE x.invoices > 0) / COUNT(*)
-                       AS purchase_rate,
-                   COALESCE(SUM(x.revenue), 0) AS revenue,
-                   COALESCE(SUM(x.revenue), 0) / COUNT(*) AS revenue_per_action
+            SELECT ROW_NUMBER() OVER (ORDER BY a.segment_id, a.rule_id, a.step_id, a.date)
+                       AS id,
+                   a.segment_id, a.rule_id, a.step_id, a.action, a.date, a.company_id,
+                   co.currency_id,
+                   SUM(a.actions)::integer AS action_count,
+                   SUM(a.buyers)::integer AS buyer_count,
+                   %(percent)s * SUM(a.buyers) / SUM(a.actions) AS purchase_rate,
+                   SUM(a.revenue) AS revenue,
+                   SUM(a.revenue) / SUM(a.actions) AS revenue_per_action
             """,
-            month=self._month(),
             percent=PERCENT,
         )
 
@@ -134,24 +142,16 @@ class PulseSegmentActionReturn(models.Model):
         return SQL(
             """
               FROM acts a
-              JOIN pulse_segment_member mem
-                ON mem.partner_id = a.partner_id AND mem.date_entered <= a.executed_at
-               AND (mem.date_left IS NULL OR mem.date_left > a.executed_at)
-              JOIN pulse_segment seg ON seg.id = mem.segment_id AND seg.company_id = a.company_id
+              JOIN pulse_segment seg ON seg.id = a.segment_id AND seg.company_id = a.company_id
               JOIN res_company co ON co.id = a.company_id
-              LEFT JOIN after x ON x.id = a.id
             """
         )
 
     def _group_by(self):
         return SQL(
-            "GROUP BY mem.segment_id, a.rule_id, a.step_id, a.action, %s, a.company_id,"
-            " co.currency_id",
-            self._month(),
+            "GROUP BY a.segment_id, a.rule_id, a.step_id, a.action, a.date, a.company_id,"
+            " co.currency_id"
         )
-
-    def _month(self):
-        return SQL("date_trunc('month', a.executed_at)::date")
 
     def _read_group_select(self, aggregate_spec, query):
         """Ratios from the group's sums."""

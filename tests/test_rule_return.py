@@ -4,6 +4,7 @@ from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from ..tools import demo_rule_return
 from .common import PulseFactsCase
@@ -308,6 +309,61 @@ class TestRuleReturn(PulseFactsCase):
         # bought within 30 days; the second reached B (A had bought) and C
         self.assertEqual(rows[self.step_1], (2, 2, 100.0, 300.0))
         self.assertEqual(rows[self.step_2], (2, 1, 50.0, 200.0), "C bought too late")
+
+    def test_segment_return_as_recorded_is_as_looked_up(self):
+        """The engine records what followed each run (its segments then, the revenue within
+        the window after it): the report reads the same from the record as from a look-up
+        of the runs done since the engine's last call."""
+        Report = self.env["pulse.segment.action.return"]
+
+        def figures():
+            return Report._read_group(
+                [],
+                ["segment_id", "step_id", "date:month"],
+                ["action_count:sum", "buyer_count:sum", "revenue:sum"],
+            )
+
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT COUNT(*) FILTER (WHERE outcome_at IS NULL), COUNT(*) FROM pulse_step_run"
+            " WHERE state = 'done'"
+        )
+        todo, done = self.env.cr.fetchone()
+        self.assertEqual((todo, done), (0, 7), "the engine recorded every run's outcome")
+        recorded = figures()
+        self.assertEqual(
+            sum(row[3] for row in recorded if row[0] == self.segment),
+            4,
+            "A and B, then B and C, as members",
+        )
+        Totals = self.env["pulse.segment.action.total"]
+        self.assertTrue(Totals.search_count([]), "the engine added them up")
+        # as if the engine had not been called since the runs were done
+        self.env.cr.execute(
+            "UPDATE pulse_step_run SET outcome_at = NULL, outcome_revenue = NULL,"
+            " outcome_bought = NULL, outcome_segment_ids = NULL;"
+            " DELETE FROM pulse_segment_action_total"
+        )
+        self.assertEqual(figures(), recorded, "looked up, as recorded")
+        self.env["pulse.step.run"]._record_outcomes(SQL("TRUE"))
+        self.assertEqual(figures(), recorded, "recorded again")
+        Totals._recount()
+        self.assertEqual(figures(), recorded, "added up again")
+
+    def test_segment_totals_leave_deleted_runs_at_the_daily_recount(self):
+        Report = self.env["pulse.segment.action.return"]
+
+        def actions():
+            [(count,)] = Report._read_group(
+                [("segment_id", "=", self.segment.id)], [], ["action_count:sum"]
+            )
+            return count
+
+        self.assertEqual(actions(), 4)
+        # A's enrolment goes (with A): its first email, on the segment, with it
+        self.enrolment(self.a).unlink()
+        self.env["pulse.segment.action.total"]._recount()
+        self.assertEqual(actions(), 3)
 
     # ------------------------------------------------------------------ access
     def test_marketer_sees_counts_and_costs_not_revenue(self):
