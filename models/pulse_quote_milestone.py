@@ -1,7 +1,12 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.schema import create_trigger_functions, create_triggers, empty_beside
+from ..tools.schema import (
+    create_trigger_functions,
+    create_triggers,
+    empty_beside,
+    planned_at_each_call,
+)
 
 # The dates of a quotation's history the quote funnel reads, kept as the history is written:
 # database triggers on the chatter's tracking values and notifications, so that every way a
@@ -58,8 +63,7 @@ MILESTONE_TRIGGERS = {
     for table, (function, _upsert) in MILESTONE_SOURCES.items()
 }
 MILESTONE_FUNCTIONS = {
-    function: f"BEGIN{upsert};\n    RETURN NULL;\nEND"
-    for function, upsert in MILESTONE_SOURCES.values()
+    function: planned_at_each_call(upsert) for function, upsert in MILESTONE_SOURCES.values()
 }
 
 

@@ -95,7 +95,11 @@ class PulseRuleEngine(models.AbstractModel):
             done += processed
             if not processed:
                 break
-        # what is left is the engine's (its wake-up is set by whoever left it)
+        # what is left is the engine's (its wake-up is set by whoever left it); what this
+        # worker did is recorded by the engine's upkeep (outcomes of the runs, completed
+        # enrolments): it is asked to run once this worker is through
+        if done:
+            self._wake_up()
         self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
 

@@ -6,6 +6,7 @@ from ..tools.schema import (
     create_trigger_functions,
     create_triggers,
     empty_beside,
+    planned_at_each_call,
 )
 from .pulse_step_run import RUN_STATES
 
@@ -34,10 +35,6 @@ def tally_insert(rows):
        AND EXISTS (SELECT 1 FROM pulse_rule r WHERE r.id = e.rule_id)
      GROUP BY 1, 2, 3, 4, 5, 6
     HAVING SUM(d.n) <> 0"""
-
-
-def trigger_body(statement):
-    return f"BEGIN{statement};\n    RETURN NULL;\nEND"
 
 
 RUN_COLUMNS = "enrolment_id, step_id, state, test_mode"
@@ -78,8 +75,8 @@ ENROLMENT_FUNCTION = "pulse_step_run_tally_recount"
 ENROLMENT_TRIGGER_SQL = f"""
     AFTER DELETE ON pulse_enrolment REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION {ENROLMENT_FUNCTION}()"""
-ENROLMENT_BODY = f"""
-BEGIN
+ENROLMENT_BODY = planned_at_each_call(
+    f"""
     WITH recounted AS (
         SELECT DISTINCT rule_id, date_trunc('month', date_enrolled)::date AS month FROM gone
     ), cleared AS (
@@ -94,12 +91,10 @@ BEGIN
         ON e.rule_id = k.rule_id
        AND e.date_enrolled >= k.month AND e.date_enrolled < k.month + INTERVAL '1 month'
       JOIN pulse_step_run run ON run.enrolment_id = e.id
-     GROUP BY 1, 2, 3, 4, 5, 6;
-    RETURN NULL;
-END
-"""
+     GROUP BY 1, 2, 3, 4, 5, 6"""
+)
 TALLY_FUNCTIONS = {
-    **{name: trigger_body(body) for name, (_definition, body) in RUN_TRIGGERS.items()},
+    **{name: planned_at_each_call(body) for name, (_definition, body) in RUN_TRIGGERS.items()},
     ENROLMENT_FUNCTION: ENROLMENT_BODY,
 }
 

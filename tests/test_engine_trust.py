@@ -524,11 +524,24 @@ class TestEngineTrust(PulseFactsCase):
         # a customer who lapses now waits for the engine's next call: the helper only runs
         late = self.env["res.partner"].create({"name": "Late Lapser", "email": "l@pulse.example"})
         self.lapse(late)
+        engine = self.env.ref("customer_pulse.ir_cron_pulse_rule_engine")
+        woken = Trigger.search_count([("cron_id", "=", engine.id)])
         self.assertEqual(Engine._cron_help_engine(), 1)
         runs = self.runs(first) | self.runs(second)
         self.assertEqual(runs.mapped("state"), ["done", "done"])
         self.assertNotIn(late, runs.partner_id)
+        # once through, it wakes the engine, whose upkeep records what the helper did
+        self.assertEqual(Trigger.search_count([("cron_id", "=", engine.id)]), woken + 1)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT COUNT(*) FROM pulse_step_run WHERE state = 'done' AND outcome_at IS NULL"
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 1, "the helper's run, not recorded yet")
         self.engine()
+        self.env.cr.execute(
+            "SELECT COUNT(*) FROM pulse_step_run WHERE state = 'done' AND outcome_at IS NULL"
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0, "recorded by the engine's call")
         self.assertIn(late, self.runs(first).partner_id, "the engine enrols them")
 
     def test_claim_again_after_another_workers_commit(self):
