@@ -241,7 +241,11 @@ class PulseRuleEngine(models.AbstractModel):
         whose orders or invoices are dated since UPKEEP_LOOKBACK only (which includes
         every invoice of the day: the revenue of the touches made today). The enrolments
         of the runs a batch handled were completed with the batch (_process_due): nothing
-        is left to look at for the others, which did not change."""
+        is left to look at for the others, which did not change. Then what followed the
+        runs (pulse.step.run _record_outcomes, for the return on segment actions): the
+        runs done since the last call, and those of the same customers as above; all of
+        the attribution horizon at the first call of the day, with the totals added up
+        again from scratch."""
         Enrolment = self.env["pulse.enrolment"]
         today = fields.Date.to_string(fields.Date.context_today(self))
         if setting(self.env, "rule_upkeep_date") != today:
