@@ -57,19 +57,16 @@ class PulseSegmentActionTotal(models.Model):
             where, cleared = SQL("TRUE"), SQL("TRUE")
         else:
             rules, steps, months = (list(column) for column in zip(*keys, strict=True))
-            cleared = SQL(
-                "(rule_id, step_id, month)"
-                " IN (SELECT * FROM unnest(%s::integer[], %s::integer[], %s::date[]))",
+            chosen = SQL(
+                "(SELECT * FROM unnest(%s::integer[], %s::integer[], %s::date[]))",
                 rules,
                 steps,
                 months,
             )
+            cleared = SQL("(rule_id, step_id, month) IN %s", chosen)
             where = SQL(
-                "(run.rule_id, run.step_id, date_trunc('month', run.executed_at)::date)"
-                " IN (SELECT * FROM unnest(%s::integer[], %s::integer[], %s::date[]))",
-                rules,
-                steps,
-                months,
+                "(run.rule_id, run.step_id, date_trunc('month', run.executed_at)::date) IN %s",
+                chosen,
             )
         self.env.execute_query(
             SQL(
